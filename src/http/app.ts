@@ -1,0 +1,102 @@
+// buildApp(deps): one Fastify app with every route registered explicitly by area, and Matrix errors for
+// everything that goes wrong. It does not listen; main.ts and tests decide how to serve it.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from '../log.ts';
+import { redactUrl } from '../log.ts';
+import { MatrixError, notJson, tooLarge, unrecognized } from './errors.ts';
+import { registerHealth } from './routes/health.ts';
+import { registerVersions } from './routes/client/versions.ts';
+
+export interface AppDeps {
+  logger: Logger;
+  serverName: string;
+  /** Largest accepted request body. Events are limited to 65,536 bytes elsewhere; this bounds everything. */
+  bodyLimit?: number;
+  /** Extra options for the underlying server (e.g. `https` for a TLS listener). */
+  serverOptions?: Pick<FastifyServerOptions, 'forceCloseConnections'> & { https?: { cert: Buffer; key: Buffer } };
+}
+
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+  'access-control-allow-headers': 'X-Requested-With, Content-Type, Authorization',
+};
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+function parseJson(body: string): unknown {
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw notJson();
+  }
+}
+
+function toMatrixError(error: FastifyError | MatrixError | Error): MatrixError | undefined {
+  if (error instanceof MatrixError) return error;
+  const code = (error as FastifyError).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return tooLarge();
+  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_JSON_BODY') return notJson();
+  if ((error as FastifyError).validation) return new MatrixError(400, 'M_BAD_JSON', error.message);
+  const status = (error as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) return new MatrixError(status, 'M_UNKNOWN', error.message);
+  return undefined;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const log = deps.logger.child({ component: 'http' });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Matrix clients send ids with ':' and '!' in paths; keep the router lenient about them.
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
+    ...(deps.serverOptions ?? {}),
+  } as FastifyServerOptions);
+
+  // Bodies are JSON whatever content type a client declares (some send none); media upload registers its own.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJson(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(CORS_HEADERS);
+    (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const startedAt = (request as { startedAt?: bigint }).startedAt ?? process.hrtime.bigint();
+    log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        status: reply.statusCode,
+        ms: Number(process.hrtime.bigint() - startedAt) / 1e6,
+      },
+      'request',
+    );
+  });
+
+  // Pre-flight requests: the CORS headers for any path.
+  app.options('*', async (_request, reply) => reply.code(204).send());
+
+  app.setNotFoundHandler(async (_request, reply) => {
+    const error = unrecognized();
+    return reply.code(error.status).send(error.toJSON());
+  });
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const matrixError = toMatrixError(error);
+    if (matrixError) return reply.code(matrixError.status).send(matrixError.toJSON());
+    log.error({ err: error, method: request.method, url: redactUrl(request.url) }, 'request failed');
+    return reply.code(500).send({ errcode: 'M_UNKNOWN', error: 'Internal server error' });
+  });
+
+  registerHealth(app);
+  registerVersions(app);
+  return app;
+}
