@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// troupe <command>: start, migrate, generate-config, register-user. Exit codes: 0 ok, 1 failure, 2 bad usage or config.
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config/config.ts';
+import { createLogger, type Logger } from './log.ts';
+import { openStorage, startServer } from './main.ts';
+import { hashPassword } from './auth/passwords.ts';
+import { PostgresUserStore } from './storage/users.ts';
+import { validateUserLocalpart } from './protocol/identifiers.ts';
+
+const USAGE = `usage: troupe <command> [options]
+
+commands:
+  start             run the homeserver (the default development config when --config is not given)
+  migrate           apply database migrations and exit
+  generate-config   write a new config file (--server-name NAME [--output FILE])
+  register-user     create a local user (--user NAME [--password PW | password on stdin] [--admin])
+
+options:
+  --config PATH     the YAML config file (see troupe.sample.yaml); DATABASE_URL overrides its database
+  --pretty          human-readable logs instead of JSON lines
+`;
+
+class UsageError extends Error {}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function start(config: Config, logger: Logger): Promise<void> {
+  const server = await startServer(config, logger);
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    // Whatever happens, exit within 5 seconds of the signal.
+    setTimeout(() => process.exit(1), 5000).unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+function generateConfig(serverName: string): string {
+  const secret = randomBytes(32).toString('base64url');
+  return `# Troupe configuration for ${serverName}. Every key is documented in troupe.sample.yaml.
+server_name: "${serverName}"
+public_baseurl: "https://${serverName}/"
+data_directory: ./data
+listeners:
+  - port: 8008
+    bind_addresses: ["127.0.0.1"]
+    type: http
+    x_forwarded: true
+    resources:
+      - names: [client, federation]
+database:
+  name: pglite
+enable_registration: false
+registration_shared_secret: "${secret}"
+app_service_config_files: []
+logging:
+  level: info
+`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      pretty: { type: 'boolean' },
+      'server-name': { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      user: { type: 'string', short: 'u' },
+      password: { type: 'string', short: 'p' },
+      admin: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command = 'start'] = positionals;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command === 'generate-config') {
+    const serverName = values['server-name'];
+    if (!serverName) throw new UsageError('generate-config needs --server-name');
+    const text = generateConfig(serverName);
+    if (values.output) await writeFile(values.output, text, { flag: 'wx', mode: 0o600 });
+    else process.stdout.write(text);
+    return 0;
+  }
+
+  const config = await loadConfig(values.config);
+  const logger = createLogger({ level: config.logging.level, pretty: values.pretty ?? config.logging.pretty });
+  switch (command) {
+    case 'start':
+      await start(config, logger);
+      return -1; // keep running until a signal
+    case 'migrate': {
+      const db = await openStorage(config, logger);
+      await db.close();
+      return 0;
+    }
+    case 'register-user': {
+      const localpart = values.user;
+      if (!localpart) throw new UsageError('register-user needs --user');
+      const valid = validateUserLocalpart(localpart, config.serverName);
+      if (!valid.ok) throw new UsageError(`--user ${localpart}: ${valid.reason}`);
+      const userId = `@${localpart}:${config.serverName}`;
+      const password = values.password ?? (await readStdin());
+      if (password.length === 0) throw new UsageError('register-user needs a password (--password or stdin)');
+      const db = await openStorage(config, logger);
+      try {
+        const users = new PostgresUserStore(db);
+        await users.createUser({ userId, passwordHash: await hashPassword(password), admin: values.admin ?? false });
+        process.stdout.write(`registered ${userId}${values.admin ? ' (admin)' : ''}\n`);
+      } finally {
+        await db.close();
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`troupe: ${error.problems.length === 1 ? 'invalid configuration' : 'invalid configuration:'}\n`);
+      for (const problem of error.problems) process.stderr.write(`  ${problem}\n`);
+      process.exit(2);
+    }
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`troupe: ${(error as Error).message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    process.stderr.write(`troupe: ${(error as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,89 @@
+// The composition root: config -> data directory and signing key -> database and migrations -> actor system ->
+// HTTP listeners. Only this file (and tests) assemble the parts.
+import { mkdir, readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/config.ts';
+import type { Logger } from './log.ts';
+import { buildApp } from './http/app.ts';
+import { loadOrCreateSigningKey, type SigningKey } from './keys/signingKey.ts';
+import type { Database } from './storage/database.ts';
+import { openDatabase } from './storage/open.ts';
+import { migrate } from './storage/migrations.ts';
+
+export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
+
+/** How long shutdown waits for in-flight requests before cutting connections. */
+const SHUTDOWN_GRACE_MS = 3000;
+
+export interface RunningServer {
+  config: Config;
+  db: Database;
+  signingKey: SigningKey;
+  /** Each listening app with the address it is bound to, e.g. `http://127.0.0.1:8008`. */
+  listeners: { app: FastifyInstance; url: string }[];
+  close(): Promise<void>;
+}
+
+export async function openStorage(config: Config, logger: Logger): Promise<Database> {
+  await mkdir(config.dataDirectory, { recursive: true });
+  const db = await openDatabase(config.database, logger);
+  try {
+    const { applied } = await migrate(db, { migrationsDir: MIGRATIONS_DIR, logger });
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    return db;
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const signingKey = await loadOrCreateSigningKey(config.signingKeyPath, logger);
+  const db = await openStorage(config, logger);
+  const listeners: RunningServer['listeners'] = [];
+  try {
+    const https = config.tls
+      ? { cert: await readFile(config.tls.certificatePath), key: await readFile(config.tls.privateKeyPath) }
+      : undefined;
+    for (const listener of config.listeners) {
+      for (const host of listener.bindAddresses) {
+        const app = buildApp({
+          logger,
+          serverName: config.serverName,
+          serverOptions: { forceCloseConnections: 'idle', ...(listener.tls && https ? { https } : {}) },
+        });
+        await app.listen({ host, port: listener.port });
+        const { address, port } = app.server.address() as AddressInfo;
+        const scheme = listener.tls ? 'https' : 'http';
+        const url = `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+        listeners.push({ app, url });
+        logger.info({ url }, 'listening');
+      }
+    }
+  } catch (error) {
+    await Promise.all(listeners.map(({ app }) => app.close()));
+    await db.close();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      // Stop accepting, let in-flight requests finish, then cut whatever still hangs (long polls).
+      const cut = setTimeout(() => {
+        for (const { app } of listeners) app.server.closeAllConnections();
+      }, SHUTDOWN_GRACE_MS);
+      try {
+        await Promise.all(listeners.map(({ app }) => app.close()));
+      } finally {
+        clearTimeout(cut);
+        await db.close();
+      }
+    })();
+    return closing;
+  };
+  return { config, db, signingKey, listeners, close };
+}
