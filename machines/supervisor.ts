@@ -1,0 +1,148 @@
+// The root actor (systemId `supervisor`, DESIGN.md §4). It receives STREAM_TOKEN from writers and
+// membership changes, owns the timers that demote and expire user streams (named delays), and is the
+// parent of the user-stream actors (children `user:<userId>`).
+//
+// The routing tables (room -> users with a stream, user -> token and waiting requests) are not in the
+// context: they change on every event for up to 100,000 users, and copying them into a JSON context on
+// each change would be O(n) per event. They live in the registry the provided actions close over
+// (actors/userStreams.ts); the context holds only JSON figures.
+import { assign, enqueueActions, not, setup, stopChild } from 'xstate';
+import type { DoneActorEvent } from 'xstate';
+import type { StreamName } from '../src/streams/names.ts';
+import { userStreamMachine } from './userStream.ts';
+
+/** A stream nobody has listened to for this long ends, with every index entry it had. */
+export const USER_STREAM_IDLE_EXPIRY_MS = 10 * 60_000;
+/**
+ * A user-stream actor whose requests all finished is kept this long for the client's next poll before
+ * it is demoted to a compact idle record (the 10-minute expiry counts from the last listener anyway).
+ */
+export const USER_STREAM_RELISTEN_GRACE_MS = 30_000;
+
+export interface StreamTokenEvent {
+  type: 'STREAM_TOKEN';
+  stream: StreamName;
+  position: number;
+  users?: readonly string[];
+  rooms?: readonly string[];
+}
+
+export interface MembershipChangedEvent {
+  type: 'MEMBERSHIP_CHANGED';
+  roomId: string;
+  userId: string;
+  membership: 'join' | 'leave' | 'ban' | 'invite' | 'knock';
+}
+
+export type SupervisorEvent =
+  | StreamTokenEvent
+  | MembershipChangedEvent
+  /** A request started waiting on a stream without an actor: spawn `user:<userId>`. */
+  | { type: 'USER_STREAM_ACTIVATED'; userId: string }
+  /** The next idle stream expires in `inMs` (null: none left). */
+  | { type: 'EXPIRY_SCHEDULED'; inMs: number | null }
+  /** The next lingering actor loses its grace in `inMs` (null: none left). */
+  | { type: 'DEMOTION_SCHEDULED'; inMs: number | null }
+  /** A child reached its final state (a user stream lapsed). */
+  | DoneActorEvent<unknown, string>;
+
+export interface SupervisorContext {
+  expiryInMs: number;
+  demotionInMs: number;
+  routed: number;
+  membershipChanges: number;
+}
+
+export function userStreamActorId(userId: string): string {
+  return `user:${userId}`;
+}
+
+export const supervisorMachine = setup({
+  types: {
+    context: {} as SupervisorContext,
+    events: {} as SupervisorEvent,
+  },
+  actors: { userStream: userStreamMachine },
+  actions: {
+    // Provided by actors/: wake the affected waiting requests and advance their users' tokens.
+    routeStreamToken: () => {},
+    // Provided by actors/: keep the room -> users index current for users who have a stream.
+    updateRoomIndex: () => {},
+    // Provided by actors/: end every idle stream whose last listener left USER_STREAM_IDLE_EXPIRY_MS ago,
+    // then report the next deadline with EXPIRY_SCHEDULED.
+    expireIdleUserStreams: () => {},
+    // Provided by actors/: send LISTENERS_LAPSED to actors whose grace has passed with nobody listening,
+    // then report the next deadline with DEMOTION_SCHEDULED.
+    demoteLapsedUserStreams: () => {},
+    setExpiry: assign({ expiryInMs: ({ event }) => Math.max(0, (event as { inMs?: number | null }).inMs ?? 0) }),
+    setDemotion: assign({ demotionInMs: ({ event }) => Math.max(0, (event as { inMs?: number | null }).inMs ?? 0) }),
+  },
+  guards: {
+    hasDeadline: ({ event }) => (event as { inMs?: number | null }).inMs != null,
+  },
+  delays: {
+    idleStreamExpiry: ({ context }) => context.expiryInMs,
+    relistenGrace: ({ context }) => context.demotionInMs,
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: { expiryInMs: 0, demotionInMs: 0, routed: 0, membershipChanges: 0 },
+  type: 'parallel',
+  on: {
+    STREAM_TOKEN: { actions: ['routeStreamToken', assign({ routed: ({ context }) => context.routed + 1 })] },
+    MEMBERSHIP_CHANGED: {
+      actions: ['updateRoomIndex', assign({ membershipChanges: ({ context }) => context.membershipChanges + 1 })],
+    },
+    // A user stream ended (lapsed): drop its ref so the child is gone from the system.
+    'xstate.done.actor.*': {
+      actions: stopChild(({ event }) => event.actorId),
+    },
+    USER_STREAM_ACTIVATED: {
+      actions: enqueueActions(({ enqueue, event, self }) => {
+        const id = userStreamActorId(event.userId);
+        if (self.getSnapshot().children[id]) return;
+        enqueue.spawnChild('userStream', { id, input: { userId: event.userId } });
+      }),
+    },
+  },
+  states: {
+    expiry: {
+      initial: 'unscheduled',
+      states: {
+        unscheduled: {
+          on: {
+            EXPIRY_SCHEDULED: { guard: 'hasDeadline', target: 'scheduled', actions: 'setExpiry' },
+          },
+        },
+        scheduled: {
+          after: { idleStreamExpiry: { target: 'unscheduled', actions: 'expireIdleUserStreams' } },
+          on: {
+            EXPIRY_SCHEDULED: [
+              { guard: not('hasDeadline'), target: 'unscheduled' },
+              { target: 'scheduled', reenter: true, actions: 'setExpiry' },
+            ],
+          },
+        },
+      },
+    },
+    demotion: {
+      initial: 'unscheduled',
+      states: {
+        unscheduled: {
+          on: {
+            DEMOTION_SCHEDULED: { guard: 'hasDeadline', target: 'scheduled', actions: 'setDemotion' },
+          },
+        },
+        scheduled: {
+          after: { relistenGrace: { target: 'unscheduled', actions: 'demoteLapsedUserStreams' } },
+          on: {
+            DEMOTION_SCHEDULED: [
+              { guard: not('hasDeadline'), target: 'unscheduled' },
+              { target: 'scheduled', reenter: true, actions: 'setDemotion' },
+            ],
+          },
+        },
+      },
+    },
+  },
+});
