@@ -162,10 +162,10 @@ async function resolveV2(
   }
   if (rv.stateResolution === 'v2.1') for (const id of await conflictedSubgraph(conflictedIds, events)) full.add(id);
 
-  // Drop what cannot be loaded or belongs elsewhere, as no server could check it.
+  // A conflicted state event must be known; an auth chain event that is not is left out, as nothing can check it.
   const fullEvents = new Map<string, RoomEvent>();
   for (const id of full) {
-    const e = await events.get(id);
+    const e = conflictedIds.has(id) ? await events.require(id) : await events.get(id);
     if (e && e.state_key !== undefined) fullEvents.set(id, e);
   }
   const roomCreate = rv.roomIdFromCreateEvent ? await roomCreateEvent(fullEvents, unconflicted, events) : undefined;
