@@ -171,12 +171,10 @@ async function resolveV2(
   const roomCreate = rv.roomIdFromCreateEvent ? await roomCreateEvent(fullEvents, unconflicted, events) : undefined;
 
   // Step 1: power events and the parts of their auth chains in the full conflicted set.
+  // (The union of their auth chains is the auth chain of them all: one walk, however many power events.)
   const powerIds = new Set<string>();
-  for (const [id, e] of fullEvents) {
-    if (!isPowerEvent(e) || powerIds.has(id)) continue;
-    powerIds.add(id);
-    for (const a of await events.authChain([id])) if (fullEvents.has(a)) powerIds.add(a);
-  }
+  for (const [id, e] of fullEvents) if (isPowerEvent(e)) powerIds.add(id);
+  for (const a of await events.authChain([...powerIds])) if (fullEvents.has(a)) powerIds.add(a);
   const sortedPower = await reverseTopologicalPowerOrder(powerIds, fullEvents, events, rv, roomCreate);
 
   // Step 2: iterative auth checks from the unconflicted state (v2) or from nothing (v2.1).
