@@ -189,7 +189,7 @@ export const appserviceMachine = setup({
     sendTransaction: fromPromise<SendOutcome, SendTransactionInput>(async () => {
       throw new Error('sendTransaction must be provided');
     }),
-    completeTransaction: fromPromise<CompleteOutcome | void, CompleteTransactionInput>(async () => {
+    completeTransaction: fromPromise<CompleteOutcome, CompleteTransactionInput>(async () => {
       throw new Error('completeTransaction must be provided');
     }),
   },
