@@ -455,8 +455,10 @@ async function resolveV1(
   const byDepthAsc = (x: { e: RoomEvent; hash: string }, y: { e: RoomEvent; hash: string }) =>
     x.e.depth !== y.e.depth ? x.e.depth - y.e.depth : x.hash < y.hash ? 1 : x.hash > y.hash ? -1 : 0;
   const authTypes = ['m.room.power_levels', 'm.room.join_rules', 'm.room.member'];
+  // Keys in a fixed order, so that the result does not depend on the order the state sets came in.
+  const keys = [...conflicted.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const type of authTypes) {
-    for (const [k, ids] of conflicted) {
+    for (const [k, ids] of keys) {
       if (!k.startsWith(`${type}\u0000`)) continue;
       const list = (await load(ids)).sort(byDepthAsc);
       const [first, ...others] = list;
@@ -469,7 +471,7 @@ async function resolveV1(
     }
   }
   // Everything else: the highest depth, then lowest sha1(event_id), that passes auth; if none does, the last tried.
-  for (const [k, ids] of conflicted) {
+  for (const [k, ids] of keys) {
     if (authTypes.some((t) => k.startsWith(`${t}\u0000`))) continue;
     const list = (await load(ids)).sort((x, y) => -byDepthAsc(x, y));
     const pick = list.find(({ e }) => allowedIn(e)) ?? list[list.length - 1];
