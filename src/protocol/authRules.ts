@@ -178,7 +178,8 @@ export function authTypesForEvent(event: AuthSelectable, roomVersion: RoomVersio
       if (typeof token === 'string') add('m.room.third_party_invite', token);
     }
     const via = event.content['join_authorised_via_users_server'];
-    if (membership === 'join' && rv.restrictedJoinRule && typeof via === 'string') add('m.room.member', via);
+    // The spec names the authorising user's membership for any membership carrying the key, not only joins.
+    if (rv.restrictedJoinRule && typeof via === 'string') add('m.room.member', via);
   }
   return keys;
 }

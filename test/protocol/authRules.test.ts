@@ -162,13 +162,15 @@ describe('authTypesForEvent', () => {
 });
 
 describe('m.federate', () => {
-  test('a room that does not federate rejects senders from other servers', () => {
-    const room = new Room('11', ALICE, { 'm.federate': false });
-    room.setMember(ALICE, 'join');
-    room.setJoinRule('public');
-    assertAllowed(check(room, room.member('@alice2:a.test', 'join')));
-    assertRejected(check(room, room.member(BOB, 'join')), /not federated/);
-  });
+  for (const v of ['1', '3', '6', '11', '12']) {
+    test(`v${v}: a room that does not federate rejects senders from other servers`, () => {
+      const room = new Room(v, ALICE, { 'm.federate': false });
+      room.setMember(ALICE, 'join');
+      room.setJoinRule('public');
+      assertAllowed(check(room, room.member('@alice2:a.test', 'join')));
+      assertRejected(check(room, room.member(BOB, 'join')), /not federated/);
+    });
+  }
 });
 
 describe('m.room.aliases', () => {
