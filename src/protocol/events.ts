@@ -28,3 +28,12 @@ export type StateKey = `${string}\u0000${string}`;
 export function stateKey(type: string, key: string): StateKey {
   return `${type}\u0000${key}`;
 }
+
+/** A state event is one with a `state_key`, even an empty one. */
+export function isStateEvent(event: Pick<RoomEvent, 'state_key'>): event is RoomEvent & { state_key: string } {
+  return typeof event.state_key === 'string';
+}
+
+// Building a RoomEvent from a PDU of any room version lives with the rest of the PDU handling.
+export { toRoomEvent, InvalidPduError } from './pdu.ts';
+export type { ToRoomEventOptions } from './pdu.ts';
