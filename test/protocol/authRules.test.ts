@@ -620,3 +620,23 @@ describe('m.room.redaction', () => {
     });
   }
 });
+
+describe('the auth state as a lookup function', () => {
+  test('checkAuth reads the same keys through a function as through a map', () => {
+    const room = aliceRoom('11');
+    const read: string[] = [];
+    const lookup = (type: string, key: string) => {
+      read.push(`${type}|${key}`);
+      return room.state.get(stateKey(type, key));
+    };
+    assertAllowed(checkAuth(room.member(BOB, 'join'), lookup, '11'));
+    assertRejected(checkAuth(room.build({ type: 'm.room.topic', sender: BOB, state_key: '', content: {} }), lookup, '11'), /not joined/);
+    // Only keys from the auth events selection are ever read.
+    const selected = new Set(
+      [...authTypesForEvent({ type: 'm.room.member', sender: BOB, state_key: BOB, content: { membership: 'join' } }, '11'), ...authTypesForEvent({ type: 'm.room.topic', sender: BOB, state_key: '', content: {} }, '11')].map(
+        (k) => `${k.type}|${k.stateKey}`,
+      ),
+    );
+    for (const key of read) assert.ok(selected.has(key), `read ${key}`);
+  });
+});
