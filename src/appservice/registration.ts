@@ -194,7 +194,9 @@ export function compileNamespaceRegex(source: string): RegExp | string {
     new RegExp(body, flags);
     return new RegExp(`^(?:${body})`, flags);
   } catch (error) {
-    return `does not compile: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`;
+    // V8 quotes the whole regex in its message; keep only the reason (a mistyped token must not leak).
+    const reason = /: ([^:/]+)$/.exec((error as Error).message)?.[1];
+    return `does not compile${reason ? `: ${reason}` : ''}`;
   }
 }
 
