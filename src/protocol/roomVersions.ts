@@ -4,7 +4,10 @@
 /** 1: v1–v2 ids `$opaque:server`, prev/auth events as [id, hashes] pairs. 2: v3 ids, standard base64. 3: v4+ URL-safe base64. */
 export type EventFormat = 1 | 2 | 3;
 export type StateResolution = 'v1' | 'v2' | 'v2.1';
-/** Which redaction algorithm: the kept keys differ across v1–v5, v6–v8, v9–v10 and v11+. */
+/**
+ * Which redaction algorithm: the kept keys differ across v1–v5, v6–v8, v9–v10 and v11+. Within v6–v8, v8 also keeps
+ * m.room.join_rules `allow` (read `restrictedJoinRule`); v11 moves `redacts` into content.
+ */
 export type RedactionRules = 'v1' | 'v6' | 'v9' | 'v11';
 
 export interface RoomVersion {
