@@ -290,7 +290,7 @@ export function checkAuth(
     return reject('state_key names another user');
   }
   if (event.type === 'm.room.power_levels') return checkPowerLevels(event, rv, create, powerLevels, senderLevel);
-  if (!rv.redactionAuthByEventIdDomain && event.type === 'm.room.redaction') {
+  if (rv.redactionAuthChecksEventIdDomain && event.type === 'm.room.redaction') {
     if (senderLevel >= namedLevel(powerLevels, 'redact', rv)) return allow;
     const redacts = event.redacts ?? event.content['redacts'];
     if (typeof redacts === 'string' && domainOf(redacts) !== undefined && domainOf(redacts) === domainOf(event.event_id)) {

@@ -24,8 +24,11 @@ export interface RoomVersion {
   readonly strictCanonicalJson: boolean;
   /** v6+: the `notifications` key of m.room.power_levels is checked like the others. */
   readonly limitNotificationsPowerLevels: boolean;
-  /** v3+: a redaction of an event from another server is allowed only by power, checked at send time. */
-  readonly redactionAuthByEventIdDomain: boolean;
+  /**
+   * v1–v2: the auth rules allow a redaction whose event id has the same domain as the redacted event's id. From v3
+   * event ids have no domain, and that check moves to the time a redaction is served.
+   */
+  readonly redactionAuthChecksEventIdDomain: boolean;
   /** v7+: join_rule `knock` and membership `knock`. */
   readonly knockJoinRule: boolean;
   /** v8+: join_rule `restricted` with `join_authorised_via_users_server`. */
@@ -55,7 +58,7 @@ function version(id: string, n: number): RoomVersion {
     specialCaseAliasesAuth: n <= 5,
     strictCanonicalJson: n >= 6,
     limitNotificationsPowerLevels: n >= 6,
-    redactionAuthByEventIdDomain: n >= 3,
+    redactionAuthChecksEventIdDomain: n <= 2,
     knockJoinRule: n >= 7,
     restrictedJoinRule: n >= 8,
     restrictedJoinRuleFix: n >= 9,
