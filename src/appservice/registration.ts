@@ -89,8 +89,8 @@ const registrationSchema = {
   type: 'object',
   required: ['id', 'url', 'as_token', 'hs_token', 'sender_localpart', 'namespaces'],
   properties: {
-    // The id appears in /_matrix/client/v1/appservice/{appserviceId}/ping and in storage keys.
-    id: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^|/\\s]+$' },
+    // Any text (the spec's own example is "IRC Bridge"); it is URL-encoded where it appears in a path.
+    id: { type: 'string', minLength: 1, maxLength: 255 },
     url: { type: ['string', 'null'], format: 'http-url' },
     as_token: { type: 'string', minLength: 1 },
     hs_token: { type: 'string', minLength: 1 },
@@ -156,9 +156,8 @@ function describe(error: ErrorObject): string {
     case 'format':
       return 'must be an http or https URL';
     case 'pattern':
-      return error.instancePath === '/sender_localpart'
-        ? 'must contain only a-z, A-Z, 0-9 and . _ = - / +'
-        : 'must not contain |, / or whitespace';
+      // Only sender_localpart has a pattern: the user ID grammar, plus the upper case Synapse accepts.
+      return 'must contain only a-z, A-Z, 0-9 and . _ = - / +';
     case 'minLength':
       return 'must not be empty';
     case 'maxLength':

@@ -108,6 +108,29 @@ describe('parseRegistration: valid files', () => {
     assert.equal(off.receiveToDevice, false);
   });
 
+  test("the spec's example registration loads (an id with a space, empty rooms list)", () => {
+    const reg = parseRegistration(
+      `id: "IRC Bridge"
+url: "http://127.0.0.1:1234"
+as_token: "30c05ae90a248a4188e620216fa72e349803310ec83e2a77b34fe90be6081f46"
+hs_token: "312df522183efd404ec1cd22d2ffa4bbc76a8c1ccf541dd692eef281356bb74e"
+sender_localpart: "_irc_bot"
+namespaces:
+  users:
+    - exclusive: true
+      regex: "@_irc_bridge_.*"
+  aliases:
+    - exclusive: false
+      regex: "#_irc_bridge_.*"
+  rooms: []
+`,
+      'spec.yaml',
+      'example.org',
+    );
+    assert.equal(reg.id, 'IRC Bridge');
+    assert.equal(reg.namespaces.users[0]?.regex.test('@_irc_bridge_alice:example.org'), true);
+  });
+
   test('vendor keys are allowed; MSC3202 and MSC4190 flags are read', () => {
     const reg = parseRegistration(
       yamlOf({ ...IRC, 'org.matrix.msc3202': 'true', 'io.element.msc4190': 'true', 'com.beeper.anything': '{a: 1}' }),
