@@ -7,6 +7,7 @@ import type { RoomEvent, StateKey } from './events.ts';
 import { stateKey } from './events.ts';
 import type { RoomVersion } from './roomVersions.ts';
 import { getRoomVersion } from './roomVersions.ts';
+import { domainOf, isValidUserId } from './identifiers.ts';
 
 export type AuthResult = { allowed: true } | { allowed: false; reason: string };
 
@@ -38,22 +39,6 @@ export interface AuthOptions {
 
 const allow: AuthResult = { allowed: true };
 const reject = (reason: string): AuthResult => ({ allowed: false, reason });
-
-// ---------------------------------------------------------------------------------------------------------------
-// Small identifier helpers (the identifiers module is someone else's; these are all the rules need).
-
-/** The server name of a user id, room id (v1–v11) or v1–v2 event id: everything after the first colon. */
-export function domainOf(id: string): string | undefined {
-  const colon = id.indexOf(':');
-  return colon > 0 ? id.slice(colon + 1) : undefined;
-}
-
-/** A loose user id check (historical ids allowed): `@` + non-empty localpart + `:` + non-empty server name. */
-export function isUserId(value: unknown): value is string {
-  if (typeof value !== 'string' || value.length > 255 || !value.startsWith('@')) return false;
-  const colon = value.indexOf(':');
-  return colon > 1 && colon < value.length - 1;
-}
 
 function resolveVersion(roomVersion: RoomVersion | string): RoomVersion {
   if (typeof roomVersion !== 'string') return roomVersion;
@@ -316,7 +301,7 @@ function checkCreate(event: RoomEvent, rv: RoomVersion, options: AuthOptions): A
   }
   if (rv.privilegedCreators && 'additional_creators' in event.content) {
     const extra = event.content['additional_creators'];
-    if (!Array.isArray(extra) || !extra.every(isUserId)) return reject('additional_creators is not a list of user ids');
+    if (!Array.isArray(extra) || !extra.every((u) => typeof u === 'string' && isValidUserId(u))) return reject('additional_creators is not a list of user ids');
   }
   if (!rv.implicitRoomCreator && typeof event.content['creator'] !== 'string') return reject('m.room.create has no creator');
   return allow;
@@ -441,7 +426,7 @@ function levelMap(value: JsonValue | undefined, rv: RoomVersion, userKeys: boole
   if (!isJsonObject(value)) return undefined;
   const out = new Map<string, number>();
   for (const [k, v] of Object.entries(value)) {
-    if (userKeys && !isUserId(k)) return undefined;
+    if (userKeys && !isValidUserId(k)) return undefined;
     const n = parsePowerLevel(v, rv);
     if (n === undefined) return undefined;
     out.set(k, n);
