@@ -80,9 +80,8 @@ const FILE_NAME = /^(\d{4})_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$/;
 export async function loadMigrations(migrationsDir: string): Promise<Migration[]> {
   const entries = await readdir(migrationsDir, { withFileTypes: true });
   const problems: string[] = [];
-  const byVersion = new Map<number, string>();
-  const migrations: Migration[] = [];
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+  const byVersion = new Map<number, { file: string; migration: Migration }[]>();
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (entry.name.startsWith('.') || entry.name === 'README.md') continue;
     const match = FILE_NAME.exec(entry.name);
     if (!match || !entry.isFile()) {
@@ -95,15 +94,20 @@ export async function loadMigrations(migrationsDir: string): Promise<Migration[]
       problems.push(`${entry.name}: numbering starts at 0001`);
       continue;
     }
-    const other = byVersion.get(version);
-    if (other !== undefined) {
-      problems.push(`${entry.name}: number ${match[1]} is also used by ${other}`);
-      continue;
-    }
-    byVersion.set(version, entry.name);
     const sql = await readFile(path.join(migrationsDir, entry.name), 'utf8');
     const checksum = createHash('sha256').update(sql).digest('hex');
-    migrations.push({ version, name, id: `${match[1]}_${name}`, sql, checksum });
+    const same = byVersion.get(version) ?? [];
+    same.push({ file: entry.name, migration: { version, name, id: `${match[1]}_${name}`, sql, checksum } });
+    byVersion.set(version, same);
+  }
+  const migrations: Migration[] = [];
+  for (const [version, same] of byVersion) {
+    if (same.length > 1) {
+      const number = String(version).padStart(4, '0');
+      problems.push(`${same.map((s) => s.file).join(', ')}: number ${number} is used more than once`);
+    } else if (same[0]) {
+      migrations.push(same[0].migration);
+    }
   }
   if (problems.length > 0) throw new MigrationsDirectoryError(migrationsDir, problems);
   return migrations.sort((a, b) => a.version - b.version);

@@ -60,7 +60,7 @@ class PgliteBackedDatabase implements PgliteDatabase {
     this.#logger = logger;
   }
 
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+  async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     assertNotInsideTransaction(this, 'query');
     return this.#queue.run(async () => {
       this.#assertOpen();
@@ -68,7 +68,7 @@ class PgliteBackedDatabase implements PgliteDatabase {
     });
   }
 
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     assertNotInsideTransaction(this, 'transaction');
     return this.#queue.run(async () => {
       this.#assertOpen();
@@ -94,7 +94,7 @@ class PgliteBackedDatabase implements PgliteDatabase {
     });
   }
 
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
     assertChannelName(channel);
     return this.#queue.run(async () => {
       this.#assertOpen();

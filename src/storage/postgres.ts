@@ -1,6 +1,6 @@
 // The Database port on a PostgreSQL server, through a `pg` Pool (plus one dedicated connection for LISTEN).
 import pg from 'pg';
-import type { Database, QueryResult, Queryable, Transaction } from './database.ts';
+import type { Database, QueryResult, Transaction } from './database.ts';
 import { DatabaseUsageError } from './errors.ts';
 import { silentLogger, type StorageLogger } from './logger.ts';
 import {
@@ -147,7 +147,7 @@ class PostgresDatabase implements Database {
     }
   }
 
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
     assertChannelName(channel);
     return this.#listener.listen(channel, onNotify);
   }
