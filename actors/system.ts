@@ -6,6 +6,7 @@ import type { Membership, Notifier, StreamNotification, WaitResult } from '../sr
 import type { StreamToken } from '../src/streams/token.ts';
 import { supervisorMachine, userStreamActorId } from '../machines/supervisor.ts';
 import type { MembershipChangedEvent, StreamTokenEvent } from '../machines/supervisor.ts';
+import { userStreamMachine } from '../machines/userStream.ts';
 import { destinationFigures } from '../machines/destination.ts';
 import type { DestinationContext } from '../machines/destination.ts';
 import { realClock } from './clock.ts';
@@ -68,11 +69,9 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
   });
 
   registry.attach({
-    activate: (userId) => supervisor.send({ type: 'USER_STREAM_ACTIVATED', userId }),
-    lapse: (userId) => {
-      const child = supervisor.getSnapshot().children[userStreamActorId(userId)] as AnyActorRef | undefined;
-      child?.send({ type: 'LISTENERS_LAPSED' });
-    },
+    activate: (userId) =>
+      createActor(userStreamMachine, { parent: supervisor, id: userStreamActorId(userId), input: { userId } }).start(),
+    lapse: (actor) => actor.send({ type: 'LISTENERS_LAPSED' }),
     scheduleDemotion: (inMs) => supervisor.send({ type: 'DEMOTION_SCHEDULED', inMs }),
     scheduleExpiry: (inMs) => supervisor.send({ type: 'EXPIRY_SCHEDULED', inMs }),
   });
@@ -100,13 +99,12 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
     ];
     const children = snapshot.children as Record<string, AnyActorRef | undefined>;
     for (const s of registry.all()) {
-      const child = s.hasActor ? children[userStreamActorId(s.userId)] : undefined;
       rows.push({
         id: userStreamActorId(s.userId),
         kind: 'userStream',
         state: s.state,
         figures: {
-          actor: child ? stateString(child.getSnapshot().value) : null,
+          actor: s.actor ? stateString((s.actor.getSnapshot() as { value?: unknown }).value) : null,
           token: s.token.toString(),
           waitingRequests: s.waiters?.length ?? 0,
           rooms: s.rooms.length,

@@ -13,6 +13,7 @@ import { streamIndex } from '../src/streams/names.ts';
 import { StreamToken } from '../src/streams/token.ts';
 import { USER_STREAM_IDLE_EXPIRY_MS, USER_STREAM_RELISTEN_GRACE_MS } from '../machines/supervisor.ts';
 import type { SystemClock } from './clock.ts';
+import type { AnyActorRef } from 'xstate';
 
 export type LoadRoomsForUser = (userId: string) => Promise<readonly string[]>;
 
@@ -33,7 +34,8 @@ export class UserStream {
   waiters: Waiter[] | null = null;
   /** When the last listener left (or the stream was opened or answered without waiting). */
   lastListenedAt: number;
-  hasActor = false;
+  /** The `user:<id>` actor while the user is actively syncing (waiting or lingering). */
+  actor: AnyActorRef | null = null;
   /** Routing pass that last delivered to this stream (dedupes a user reached through several rooms). */
   seen = 0;
 
@@ -45,14 +47,16 @@ export class UserStream {
   }
 
   get state(): 'waiting' | 'lingering' | 'idle' {
-    return this.waiters ? 'waiting' : this.hasActor ? 'lingering' : 'idle';
+    return this.waiters ? 'waiting' : this.actor ? 'lingering' : 'idle';
   }
 }
 
 /** What the registry asks of the supervisor actor. */
 export interface RegistryHooks {
-  activate(userId: string): void;
-  lapse(userId: string): void;
+  /** Creates and starts the user-stream actor. */
+  activate(userId: string): AnyActorRef;
+  /** Tells it LISTENERS_LAPSED (it ends). */
+  lapse(actor: AnyActorRef): void;
   scheduleDemotion(inMs: number | null): void;
   scheduleExpiry(inMs: number | null): void;
 }
@@ -148,10 +152,7 @@ export class UserStreamRegistry {
         stream.waiters = [waiter];
         this.lingering.delete(userId);
         this.idle.delete(userId);
-        if (!stream.hasActor) {
-          stream.hasActor = true;
-          this.hooks?.activate(userId);
-        }
+        if (!stream.actor && this.hooks) stream.actor = this.hooks.activate(userId);
       }
       this.waiting++;
     });
@@ -199,9 +200,10 @@ export class UserStreamRegistry {
     for (const s of this.lingering.values()) {
       if (s.lastListenedAt + USER_STREAM_RELISTEN_GRACE_MS > now) break;
       this.lingering.delete(s.userId);
-      if (s.hasActor) {
-        s.hasActor = false;
-        this.hooks?.lapse(s.userId);
+      if (s.actor) {
+        const actor = s.actor;
+        s.actor = null;
+        this.hooks?.lapse(actor);
       }
       const wasEmpty = this.idle.size === 0;
       this.idle.set(s.userId, s);
@@ -333,9 +335,10 @@ export class UserStreamRegistry {
       if (members.size === 0) this.index.delete(roomId);
     }
     s.rooms = [];
-    if (s.hasActor) {
-      s.hasActor = false;
-      this.hooks?.lapse(s.userId);
+    if (s.actor) {
+      const actor = s.actor;
+      s.actor = null;
+      this.hooks?.lapse(actor);
     }
   }
 
