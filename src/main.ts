@@ -12,6 +12,8 @@ import { loadOrCreateSigningKey, type SigningKey } from './keys/signingKey.ts';
 import type { Database } from './storage/database.ts';
 import { openDatabase } from './storage/open.ts';
 import { migrate } from './storage/migrations.ts';
+import { createHttpContext } from './http/context.ts';
+import { startActorSystem, type TroupeActors } from '../actors/system.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 
@@ -22,6 +24,7 @@ export interface RunningServer {
   config: Config;
   db: Database;
   signingKey: SigningKey;
+  actors: TroupeActors;
   /** Each listening app with the address it is bound to, e.g. `http://127.0.0.1:8008`. */
   listeners: { app: FastifyInstance; url: string }[];
   close(): Promise<void>;
@@ -40,9 +43,17 @@ export async function openStorage(config: Config, logger: Logger): Promise<Datab
   }
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export interface StartOptions {
+  /** An open, migrated database to use instead of the configured one (tests); the caller closes it. */
+  db?: Database;
+}
+
+export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const signingKey = await loadOrCreateSigningKey(config.signingKeyPath, logger);
-  const db = await openStorage(config, logger);
+  const db = options.db ?? (await openStorage(config, logger));
+  // No rooms exist yet in this schema, so a syncing user starts with none; the rooms store replaces this.
+  const actors = startActorSystem({ loadRoomsForUser: async () => [] });
+  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier });
   const listeners: RunningServer['listeners'] = [];
   try {
     const https = config.tls
@@ -51,8 +62,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     for (const listener of config.listeners) {
       for (const host of listener.bindAddresses) {
         const app = buildApp({
-          logger,
-          serverName: config.serverName,
+          context,
           serverOptions: { forceCloseConnections: 'idle', ...(listener.tls && https ? { https } : {}) },
         });
         await app.listen({ host, port: listener.port });
@@ -65,7 +75,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
   } catch (error) {
     await Promise.all(listeners.map(({ app }) => app.close()));
-    await db.close();
+    actors.stop();
+    if (!options.db) await db.close();
     throw error;
   }
 
@@ -80,10 +91,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await Promise.all(listeners.map(({ app }) => app.close()));
       } finally {
         clearTimeout(cut);
-        await db.close();
+        actors.stop();
+        if (!options.db) await db.close();
       }
     })();
     return closing;
   };
-  return { config, db, signingKey, listeners, close };
+  return { config, db, signingKey, actors, listeners, close };
 }

@@ -1,15 +1,14 @@
 // buildApp(deps): one Fastify app with every route registered explicitly by area, and Matrix errors for
 // everything that goes wrong. It does not listen; main.ts and tests decide how to serve it.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Logger } from '../log.ts';
 import { redactUrl } from '../log.ts';
+import type { HttpContext } from './context.ts';
 import { MatrixError, notJson, tooLarge, unrecognized } from './errors.ts';
 import { registerHealth } from './routes/health.ts';
-import { registerVersions } from './routes/client/versions.ts';
+import { registerClientRoutes } from './routes/client/index.ts';
 
 export interface AppDeps {
-  logger: Logger;
-  serverName: string;
+  context: HttpContext;
   /** Largest accepted request body. Events are limited to 65,536 bytes elsewhere; this bounds everything. */
   bodyLimit?: number;
   /** Extra options for the underlying server (e.g. `https` for a TLS listener). */
@@ -45,7 +44,7 @@ function toMatrixError(error: FastifyError | MatrixError | Error): MatrixError |
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const log = deps.logger.child({ component: 'http' });
+  const log = deps.context.logger.child({ component: 'http' });
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -97,6 +96,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   registerHealth(app);
-  registerVersions(app);
+  registerClientRoutes(app, deps.context);
   return app;
 }

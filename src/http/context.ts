@@ -1,0 +1,46 @@
+// Everything a route handler may use, assembled once by src/main.ts. Handlers reach the actor system only
+// through the notifier port.
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../log.ts';
+import type { Notifier } from '../notifier.ts';
+import type { SigningKey } from '../protocol/signing.ts';
+import type { Database } from '../storage/database.ts';
+import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
+import { PostgresUserStore, type UserStore } from '../storage/users.ts';
+import { authenticate, type Requester } from './auth.ts';
+
+export interface HttpContext {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  signingKey: SigningKey;
+  notifier: Notifier;
+  users: UserStore;
+  devices: DeviceStore;
+  /** Milliseconds since the Unix epoch; tests may pin it. */
+  now(): number;
+  /** The requester of an authenticated endpoint, or a 401 Matrix error. */
+  authenticate(request: FastifyRequest): Promise<Requester>;
+}
+
+export interface HttpContextParts {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  signingKey: SigningKey;
+  notifier: Notifier;
+  now?: () => number;
+}
+
+export function createHttpContext(parts: HttpContextParts): HttpContext {
+  const now = parts.now ?? Date.now;
+  const devices = new PostgresDeviceStore(parts.db);
+  return {
+    ...parts,
+    now,
+    users: new PostgresUserStore(parts.db),
+    devices,
+    authenticate: (request) => authenticate(request, devices, now()),
+  };
+}

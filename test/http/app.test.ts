@@ -1,0 +1,66 @@
+// The HTTP foundation over real HTTP: Matrix errors for every way a request can go wrong, CORS, and access tokens.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { forEachBackend } from '../helpers/database.ts';
+import { startTestServer } from '../helpers/server.ts';
+
+forEachBackend('http foundation', (backend) => {
+  test('versions, health, CORS and Matrix errors', async (t) => {
+    const server = await startTestServer(t, { backend: backend.name });
+
+    const versions = await server.request('GET', '/_matrix/client/versions');
+    assert.equal(versions.status, 200);
+    assert.deepEqual(Object.keys(versions.body as object).sort(), ['unstable_features', 'versions']);
+    assert.equal(versions.headers.get('access-control-allow-origin'), '*');
+
+    const health = await server.request('GET', '/health');
+    assert.equal(health.status, 200);
+    assert.equal(health.body, 'OK');
+
+    const preflight = await server.request('OPTIONS', '/_matrix/client/v3/rooms/!a:b/send/m.room.message/1');
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-methods'), 'GET, POST, PUT, DELETE, OPTIONS');
+    assert.equal(preflight.headers.get('access-control-allow-headers'), 'X-Requested-With, Content-Type, Authorization');
+
+    const unknown = await server.request('GET', '/_matrix/client/v3/no_such_endpoint');
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(unknown.body, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+    assert.equal(unknown.headers.get('access-control-allow-origin'), '*', 'CORS headers on errors too');
+
+    const wrongMethod = await server.request('DELETE', '/_matrix/client/versions');
+    assert.equal(wrongMethod.status, 405);
+    assert.equal((wrongMethod.body as { errcode: string }).errcode, 'M_UNRECOGNIZED');
+
+    const notJson = await server.request('PUT', '/_matrix/client/versions', { body: '{"a":' });
+    assert.equal(notJson.status, 400);
+    assert.equal((notJson.body as { errcode: string }).errcode, 'M_NOT_JSON');
+
+    const tooLarge = await server.request('PUT', '/_matrix/client/versions', { body: JSON.stringify({ a: 'x'.repeat(2 * 1024 * 1024) }) });
+    assert.equal(tooLarge.status, 413);
+    assert.equal((tooLarge.body as { errcode: string }).errcode, 'M_TOO_LARGE');
+  });
+
+  test('access tokens: missing, unknown and valid, from the header or the query string', async (t) => {
+    const server = await startTestServer(t, { backend: backend.name });
+    const alice = await server.createUser('alice');
+
+    const missing = await server.request('GET', '/_matrix/client/v3/account/whoami');
+    assert.equal(missing.status, 401);
+    assert.equal((missing.body as { errcode: string }).errcode, 'M_MISSING_TOKEN');
+
+    const unknown = await server.request('GET', '/_matrix/client/v3/account/whoami', { token: 'tr_nope' });
+    assert.equal(unknown.status, 401);
+    assert.deepEqual(unknown.body, { errcode: 'M_UNKNOWN_TOKEN', error: 'Unrecognised access token', soft_logout: false });
+
+    const viaHeader = await server.request('GET', '/_matrix/client/v3/account/whoami', { token: alice.accessToken });
+    assert.equal(viaHeader.status, 200);
+    assert.deepEqual(viaHeader.body, { user_id: alice.userId, device_id: alice.deviceId, is_guest: false });
+
+    const viaQuery = await server.request('GET', `/_matrix/client/v3/account/whoami?access_token=${encodeURIComponent(alice.accessToken)}`);
+    assert.equal(viaQuery.status, 200);
+
+    await server.running.db.query('UPDATE users SET deactivated = true WHERE user_id = $1', [alice.userId]);
+    const deactivated = await server.request('GET', '/_matrix/client/v3/account/whoami', { token: alice.accessToken });
+    assert.equal((deactivated.body as { errcode: string }).errcode, 'M_UNKNOWN_TOKEN');
+  });
+});
