@@ -213,6 +213,7 @@ export const destinationMachine = setup({
     sending: {
       entry: 'takeBatch',
       invoke: {
+        id: 'sendTransaction',
         src: 'sendTransaction',
         input: ({ context }) => context.inFlight as OutboundTransaction,
         onDone: [
@@ -241,6 +242,7 @@ export const destinationMachine = setup({
     catchingUp: {
       entry: 'takeBatch',
       invoke: {
+        id: 'sendTransaction',
         src: 'sendTransaction',
         input: ({ context }) => context.inFlight as OutboundTransaction,
         onDone: [
