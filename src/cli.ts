@@ -32,21 +32,25 @@ async function readStdin(): Promise<string> {
 }
 
 async function start(config: Config, logger: Logger): Promise<void> {
-  const server = await startServer(config, logger);
+  // Signals are handled from the first moment, so one arriving during start-up still shuts down cleanly.
+  const starting = startServer(config, logger);
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     // Whatever happens, exit within 5 seconds of the signal.
     setTimeout(() => process.exit(1), 5000).unref();
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    starting
+      .then((server) => server.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  await starting;
 }
 
 function generateConfig(serverName: string): string {
