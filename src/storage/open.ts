@@ -10,7 +10,8 @@ export const IN_MEMORY = 'memory://';
 export interface OpenDatabaseOptions {
   /** postgres://... : use that server. Absent or empty: embedded PGlite. */
   url?: string;
-  /** The server's data directory; PGlite keeps its files in `<dataDir>/pglite`. `memory://` keeps them in memory. */
+  /** The server's data directory: PGlite keeps its files in `<dataDir>/pglite` (locked by `<dataDir>/pglite.lock`
+   * while open); `memory://` keeps them in memory. */
   dataDir: string;
   logger?: StorageLogger;
   /** Pool settings for a PostgreSQL server (ignored for PGlite, which is one connection). */

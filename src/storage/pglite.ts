@@ -2,7 +2,8 @@
 // memory). It is one connection, so everything goes through one queue: a transaction runs alone from BEGIN to
 // COMMIT and no other caller's query can land inside it. (PGlite 0.5 already queues `query` behind
 // `transaction`; our own queue keeps that guarantee whatever a future PGlite does.)
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { PGlite, type Results } from '@electric-sql/pglite';
 import type { Database, QueryResult, Transaction } from './database.ts';
 import { DatabaseUsageError } from './errors.ts';
@@ -39,13 +40,71 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteDat
   if (options.dataDir !== undefined && options.loadDataDir !== undefined) {
     throw new DatabaseUsageError('loadDataDir is only for in-memory PGlite databases');
   }
-  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
-  const pglite = await PGlite.create({
-    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
-    ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
-    parsers: { [INT8_OID]: (text: string) => parseInt8(text), [BYTEA_OID]: (text: string) => parseByteaHex(text) },
-  });
-  return new PgliteBackedDatabase(pglite, options.logger ?? silentLogger);
+  let unlock = async (): Promise<void> => undefined;
+  if (options.dataDir !== undefined) {
+    await mkdir(options.dataDir, { recursive: true });
+    unlock = await lockDirectory(options.dataDir);
+  }
+  try {
+    const pglite = await PGlite.create({
+      ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+      ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
+      parsers: { [INT8_OID]: (text: string) => parseInt8(text), [BYTEA_OID]: (text: string) => parseByteaHex(text) },
+    });
+    return new PgliteBackedDatabase(pglite, options.logger ?? silentLogger, unlock);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+/** Directories this process holds open. */
+const lockedHere = new Set<string>();
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * PGlite does nothing to stop two processes opening one data directory, which would corrupt it (say `troupe
+ * migrate` while the server runs). `<dir>.lock` beside it holds the owner's pid; a lock left by a process that
+ * is gone is taken over.
+ */
+async function lockDirectory(dir: string): Promise<() => Promise<void>> {
+  const resolved = path.resolve(dir);
+  const lockPath = `${resolved}.lock`;
+  if (lockedHere.has(resolved)) throw new DatabaseUsageError(`the PGlite database in ${dir} is already open in this process`);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await open(lockPath, 'wx');
+      try {
+        await handle.writeFile(`${process.pid}\n`);
+      } finally {
+        await handle.close();
+      }
+      lockedHere.add(resolved);
+      return async () => {
+        lockedHere.delete(resolved);
+        await rm(lockPath, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+      // Our own pid here (and not in lockedHere) is a lock left by an earlier life of a reused pid (containers).
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
+        throw new DatabaseUsageError(
+          `the PGlite database in ${dir} is in use by process ${pid} (lock file ${lockPath}); stop it first`,
+        );
+      }
+      await rm(lockPath, { force: true });
+    }
+  }
+  throw new DatabaseUsageError(`could not lock the PGlite database in ${dir} (lock file ${lockPath})`);
 }
 
 class PgliteBackedDatabase implements PgliteDatabase {
@@ -53,11 +112,13 @@ class PgliteBackedDatabase implements PgliteDatabase {
   readonly #pglite: PGlite;
   readonly #logger: StorageLogger;
   readonly #queue = new SerialQueue();
+  readonly #unlock: () => Promise<void>;
   #closed = false;
 
-  constructor(pglite: PGlite, logger: StorageLogger) {
+  constructor(pglite: PGlite, logger: StorageLogger, unlock: () => Promise<void>) {
     this.#pglite = pglite;
     this.#logger = logger;
+    this.#unlock = unlock;
   }
 
   async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
@@ -122,7 +183,11 @@ class PgliteBackedDatabase implements PgliteDatabase {
     return this.#queue.run(async () => {
       if (this.#closed) return;
       this.#closed = true;
-      await this.#pglite.close();
+      try {
+        await this.#pglite.close();
+      } finally {
+        await this.#unlock();
+      }
     });
   }
 

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DatabaseUsageError } from '../../src/storage/errors.ts';
 import { IN_MEMORY, openDatabase, pgliteDirectory } from '../../src/storage/open.ts';
 import { backend, testBackends } from '../helpers/database.ts';
 
@@ -23,6 +25,32 @@ test('without a URL, openDatabase keeps a PGlite database in <dataDir>/pglite th
   const second = await openDatabase({ backend: 'pglite', path: path.join(dataDir, 'pglite') });
   t.after(() => second.close());
   assert.deepEqual((await second.query('SELECT v FROM kept')).rows, [{ v: 'still here' }]);
+});
+
+test('a PGlite directory is locked: a second opener is refused while a live process holds it', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'troupe-data-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const lockFile = path.join(dataDir, 'pglite.lock');
+  const db = await openDatabase({ dataDir });
+  assert.equal((await readFile(lockFile, 'utf8')).trim(), String(process.pid));
+  await assert.rejects(openDatabase({ dataDir }), DatabaseUsageError);
+  await db.close();
+  await assert.rejects(readFile(lockFile), { code: 'ENOENT' }, 'close removes the lock');
+
+  // Another live process (our parent) holds it: refused, naming that process.
+  await writeFile(lockFile, `${process.ppid}\n`);
+  await assert.rejects(openDatabase({ dataDir }), (err) => {
+    assert.ok(err instanceof DatabaseUsageError);
+    assert.match(err.message, new RegExp(`in use by process ${process.ppid}`));
+    return true;
+  });
+
+  // A lock left behind by a process that has exited is taken over.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+  await writeFile(lockFile, `${gone}\n`);
+  const reopened = await openDatabase({ dataDir });
+  t.after(() => reopened.close());
+  assert.equal((await readFile(lockFile, 'utf8')).trim(), String(process.pid));
 });
 
 test('memory:// keeps PGlite in memory', async (t) => {
