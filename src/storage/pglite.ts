@@ -156,6 +156,7 @@ class PgliteBackedDatabase implements PgliteDatabase {
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    assertNotInsideTransaction(this, 'listen');
     assertChannelName(channel);
     return this.#queue.run(async () => {
       this.#assertOpen();
@@ -179,7 +180,8 @@ class PgliteBackedDatabase implements PgliteDatabase {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    assertNotInsideTransaction(this, 'close');
     return this.#queue.run(async () => {
       if (this.#closed) return;
       this.#closed = true;

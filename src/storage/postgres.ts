@@ -148,6 +148,7 @@ class PostgresDatabase implements Database {
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    assertNotInsideTransaction(this, 'listen');
     assertChannelName(channel);
     return this.#listener.listen(channel, onNotify);
   }

@@ -4,15 +4,24 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { DatabaseUsageError } from './errors.ts';
 import type { StorageLogger } from './logger.ts';
 
-/** Tracks, per async call chain, which Database's transaction callback we are inside. */
-const insideTransactionOf = new AsyncLocalStorage<object>();
+/**
+ * Tracks, per async call chain, which Database's transaction callback we are inside. `active` turns false when
+ * that transaction ends, so work the callback left running (a timer, say) may use the Database afterwards.
+ */
+const insideTransactionOf = new AsyncLocalStorage<{ owner: object; active: boolean }>();
 
-export function runInsideTransaction<T>(owner: object, fn: () => Promise<T>): Promise<T> {
-  return insideTransactionOf.run(owner, fn);
+export async function runInsideTransaction<T>(owner: object, fn: () => Promise<T>): Promise<T> {
+  const marker = { owner, active: true };
+  try {
+    return await insideTransactionOf.run(marker, fn);
+  } finally {
+    marker.active = false;
+  }
 }
 
 export function assertNotInsideTransaction(owner: object, what: string): void {
-  if (insideTransactionOf.getStore() === owner) {
+  const marker = insideTransactionOf.getStore();
+  if (marker?.owner === owner && marker.active) {
     throw new DatabaseUsageError(
       `Database.${what}() called from inside one of its own transactions: use the transaction's handle (tx) instead`,
     );

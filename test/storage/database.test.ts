@@ -189,6 +189,18 @@ forEachBackend('Database', (b) => {
       db.transaction(() => db.transaction(async () => undefined)),
       DatabaseUsageError,
     );
+    await assert.rejects(
+      db.transaction(() => db.listen('chan', () => undefined)),
+      DatabaseUsageError,
+    );
+    // Work a transaction left behind may use the Database once that transaction has ended.
+    const later = deferred<Promise<unknown>>();
+    const ended = deferred();
+    await db.transaction(async () => {
+      void ended.promise.then(() => later.resolve(db.query('SELECT 2 AS two')));
+    });
+    ended.resolve();
+    assert.deepEqual((await (await later.promise) as { rows: unknown[] }).rows, [{ two: 2 }]);
     // Outside any transaction the Database is usable again.
     assert.deepEqual((await db.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
   });
