@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './log.ts';
 import { openStorage, startServer } from './main.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { PostgresUserStore } from './storage/users.ts';
+import { isUniqueViolation } from './storage/errors.ts';
 import { validateUserLocalpart } from './protocol/identifiers.ts';
 
 const USAGE = `usage: troupe <command> [options]
@@ -127,7 +128,12 @@ async function main(argv: string[]): Promise<number> {
       const db = await openStorage(config, logger);
       try {
         const users = new PostgresUserStore(db);
-        await users.createUser({ userId, passwordHash: await hashPassword(password), admin: values.admin ?? false });
+        try {
+          await users.createUser({ userId, passwordHash: await hashPassword(password), admin: values.admin ?? false });
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new Error(`${userId} already exists`);
+          throw error;
+        }
         process.stdout.write(`registered ${userId}${values.admin ? ' (admin)' : ''}\n`);
       } finally {
         await db.close();
