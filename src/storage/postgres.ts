@@ -1,7 +1,7 @@
 // The Database port on a PostgreSQL server, through a `pg` Pool (plus one dedicated connection for LISTEN).
 import pg from 'pg';
 import type { Database, QueryResult, Transaction } from './database.ts';
-import { DatabaseUsageError } from './errors.ts';
+import { databaseErrorCode, DatabaseUsageError } from './errors.ts';
 import { silentLogger, type StorageLogger } from './logger.ts';
 import {
   assertChannelName,
@@ -117,8 +117,17 @@ class PostgresDatabase implements Database {
         await use().query(sql);
       },
     };
+    // BEGIN and COMMIT failing without a SQLSTATE means the connection itself failed: do not pool it again.
+    const control = async (sql: string): Promise<pg.QueryResult> => {
+      try {
+        return await client.query(sql);
+      } catch (err) {
+        if (databaseErrorCode(err) === undefined) broken = true;
+        throw err;
+      }
+    };
     try {
-      await client.query('BEGIN');
+      await control('BEGIN');
       let result: T;
       try {
         result = await runInsideTransaction(this, () => fn(tx));
@@ -133,13 +142,10 @@ class PostgresDatabase implements Database {
         throw err;
       }
       open = false;
-      const commit = await client.query('COMMIT');
+      const commit = await control('COMMIT');
       // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK and no error; PGlite throws. Match PGlite.
       if (commit.command === 'ROLLBACK') throw new TransactionRolledBackError();
       return result;
-    } catch (err) {
-      if (!open && isConnectionError(err)) broken = true;
-      throw err;
     } finally {
       open = false;
       client.off('error', onError);
@@ -166,10 +172,6 @@ export class TransactionRolledBackError extends Error {
   constructor() {
     super('the transaction was rolled back at COMMIT because a statement in it failed');
   }
-}
-
-function isConnectionError(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && ('errno' in err || 'syscall' in err);
 }
 
 /** One connection outside the pool that holds the LISTENs, reconnecting (and re-LISTENing) if it drops. */

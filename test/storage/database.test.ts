@@ -377,3 +377,23 @@ if (testBackends().includes('postgres')) {
     assert.equal(heard[0], 'before');
   });
 }
+
+if (testBackends().includes('postgres')) {
+  test('PostgreSQL: a transaction whose connection dies rejects, and the pool keeps working', async (t) => {
+    const created = await backend('postgres').create({ migrate: false });
+    t.after(() => created.close());
+    assert.ok(created.url);
+    const db = await openPostgres({ url: created.url, max: 1, allowExitOnIdle: true });
+    t.after(() => db.close());
+    await assert.rejects(
+      db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        await created.db.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
+        await tx.query('SELECT 1');
+      }),
+    );
+    // With one connection in the pool, this only works if the dead one was discarded.
+    assert.deepEqual((await db.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    assert.equal(await db.transaction(async (tx) => (await tx.query('SELECT 2 AS two')).rows[0]?.['two']), 2);
+  });
+}
