@@ -149,7 +149,7 @@ forEachBackend('migrations', (b) => {
     assert.deepEqual((await db.query('SELECT count(*) AS n FROM schema_migrations')).rows, [{ n: 3 }]);
   });
 
-  test('the project migrations apply and create the users table', async (t) => {
+  test('the project migrations apply and create the users table of 0001', async (t) => {
     const db = await b.fresh(t, { migrate: false });
     const { applied } = await migrate(db, { migrationsDir: MIGRATIONS_DIR });
     assert.equal(applied[0], '0001_users');
@@ -157,7 +157,8 @@ forEachBackend('migrations', (b) => {
       `SELECT column_name, data_type, is_nullable FROM information_schema.columns
         WHERE table_name = 'users' ORDER BY ordinal_position`,
     );
-    assert.deepEqual(rows, [
+    // Later migrations may add columns; these are 0001's.
+    assert.deepEqual(rows.slice(0, 5), [
       { column_name: 'user_id', data_type: 'text', is_nullable: 'NO' },
       { column_name: 'password_hash', data_type: 'text', is_nullable: 'YES' },
       { column_name: 'admin', data_type: 'boolean', is_nullable: 'NO' },
