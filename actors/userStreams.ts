@@ -265,16 +265,19 @@ export class UserStreamRegistry {
     this.clock.clearTimeout(w.timer);
     if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
     w.resolve({ reason, token: s.token });
-    if (!s.waiters) this.touch(s);
+    if (!s.waiters) this.touch(s, true);
   }
 
   /** A listener just left (or the stream answered without waiting): restart its grace and expiry. */
-  private touch(s: UserStream): void {
+  private touch(s: UserStream, wasWaiting = false): void {
     if (s.waiters || !this.streams.has(s.userId)) return;
     const now = this.clock.now();
     s.lastListenedAt = now;
-    this.idle.delete(s.userId);
-    this.lingering.delete(s.userId);
+    // A stream that was waiting is in neither FIFO; otherwise move it to the end of lingering.
+    if (!wasWaiting) {
+      this.idle.delete(s.userId);
+      this.lingering.delete(s.userId);
+    }
     this.lingering.set(s.userId, s);
     if (!this.demotionArmed) this.armDemotion(now);
   }
@@ -310,9 +313,10 @@ export class UserStreamRegistry {
         }
         // A new stream starts at the server's current positions: anything before was for the caller's
         // own storage read; anything after reaches it through routing.
-        const s = new UserStream(userId, this.current, [], this.clock.now());
+        // Sized exactly (pushing one by one would over-allocate the array of every idle stream).
+        const s = new UserStream(userId, this.current, [...rooms], this.clock.now());
         this.streams.set(userId, s);
-        for (const roomId of rooms) this.joinIndex(s, roomId);
+        for (const roomId of s.rooms) this.addToIndex(s, roomId);
         this.touch(s);
         return s;
       } finally {
@@ -345,6 +349,10 @@ export class UserStreamRegistry {
   private joinIndex(s: UserStream, roomId: string): void {
     if (s.rooms.includes(roomId)) return;
     s.rooms.push(roomId);
+    this.addToIndex(s, roomId);
+  }
+
+  private addToIndex(s: UserStream, roomId: string): void {
     let members = this.index.get(roomId);
     if (!members) {
       members = new Set();

@@ -1,5 +1,5 @@
-// `npm run bench -- wakeup [--users N] [--rounds R]`: N users are syncing (each waiting in one long-poll,
-// all joined to one big room and one room of their own); one event is routed to the big room and every
+// `npm run bench -- wakeup [--users N] [--rounds R] [--no-own-room]`: N users are syncing (each waiting
+// in one long-poll, all joined to one big room and, unless --no-own-room, one room of their own); one event is routed to the big room and every
 // waiting request wakes. Reports µs per woken stream (notify until every waiting promise has settled),
 // µs per re-poll, heap bytes per waiting and per idle stream, and for scale the cost of a plain XState
 // actor event on this machine.
@@ -34,6 +34,7 @@ function arg(args: string[], name: string, fallback: number): number {
 export async function run(args: string[]): Promise<BenchRow[]> {
   const users = arg(args, '--users', 100_000);
   const rounds = arg(args, '--rounds', 5);
+  const ownRoom = !args.includes('--no-own-room');
   const timeoutMs = 30 * 60_000;
 
   // Real timers; `now` can be moved forward so the re-listen grace can pass without waiting 30 s.
@@ -47,7 +48,8 @@ export async function run(args: string[]): Promise<BenchRow[]> {
   const controllers = Array.from({ length: users }, () => new AbortController());
   const base = heap();
 
-  const sys = startActorSystem({ clock, loadRoomsForUser: async (userId) => ['!everyone:bench.example', `!own-${userId}`] });
+  const sys = startActorSystem({ clock, loadRoomsForUser: async (userId) => (ownRoom ? ['!everyone:bench.example', `!own-${userId}`] : ['!everyone:bench.example']),
+  });
   const { notifier } = sys;
   let position = 0;
 
@@ -117,7 +119,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     { name: 'wake: first round', value: wakeUs[0] ?? NaN, unit: 'µs', note: 'first event after the streams opened' },
     { name: 're-poll: µs per waitForEvents', value: median(repollUs), unit: 'µs', note: 'registering the next long-poll of every client' },
     { name: 'heap per waiting stream', value: waitingBytes, unit: 'B', note: 'record + user-stream actor + waiting request (promise, timer, abort listener)' },
-    { name: 'heap per idle stream', value: idleBytes, unit: 'B', note: 'compact record + 2 index entries, no actor (target ≤ 2048)' },
+    { name: 'heap per idle stream', value: idleBytes, unit: 'B', note: `compact record + ${ownRoom ? 2 : 1} index entries (incl. room id strings and per-room sets), no actor (target ≤ 2048)` },
     { name: 'demotion: µs per stream', value: demoteUs, unit: 'µs', note: 'grace passed with nobody polling: LISTENERS_LAPSED + actor stop' },
     { name: 'route to idle: µs per stream', value: idleRouteUs, unit: 'µs', note: 'token advance only' },
     { name: 'plain XState actor event', value: plainUs, unit: 'µs', note: `for scale, ${n} actors` },
