@@ -14,6 +14,11 @@ import { openDatabase } from './storage/open.ts';
 import { migrate } from './storage/migrations.ts';
 import { createHttpContext } from './http/context.ts';
 import { startActorSystem, type TroupeActors } from '../actors/system.ts';
+import { EventStore } from './storage/events.ts';
+import { RoomWriter } from './rooms/writer.ts';
+import { RoomService } from './rooms/service.ts';
+import { StreamIdGenerator } from './streams/idGenerator.ts';
+import { StreamToken } from './streams/token.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 
@@ -51,9 +56,24 @@ export interface StartOptions {
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const signingKey = await loadOrCreateSigningKey(config.signingKeyPath, logger);
   const db = options.db ?? (await openStorage(config, logger));
-  // No rooms exist yet in this schema, so a syncing user starts with none; the rooms store replaces this.
-  const actors = startActorSystem({ loadRoomsForUser: async () => [] });
-  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier });
+  // The events stream starts where storage left it; a syncing user's rooms come from their local memberships.
+  const eventStore = new EventStore(db);
+  const eventsPosition = await eventStore.maxStreamOrdering();
+  const actors = startActorSystem({
+    loadRoomsForUser: (userId) => eventStore.joinedRooms(userId),
+    initialToken: StreamToken.of({ events: eventsPosition }),
+  });
+  const eventsStream = new StreamIdGenerator({ stream: 'events', initialPosition: eventsPosition });
+  const roomWriter = new RoomWriter({
+    db,
+    serverName: config.serverName,
+    signingKey,
+    notifier: actors.notifier,
+    stream: eventsStream,
+    now: Date.now,
+  });
+  const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
+  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms });
   const listeners: RunningServer['listeners'] = [];
   try {
     const https = config.tls

@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import type { Notifier } from '../notifier.ts';
 import type { SigningKey } from '../protocol/signing.ts';
 import type { Database } from '../storage/database.ts';
+import type { RoomService } from '../rooms/service.ts';
 import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
 import { PostgresUserStore, type UserStore } from '../storage/users.ts';
 import { authenticate, type Requester } from './auth.ts';
@@ -18,6 +19,8 @@ export interface HttpContext {
   notifier: Notifier;
   users: UserStore;
   devices: DeviceStore;
+  /** Rooms, events and membership (src/rooms). */
+  rooms: RoomService;
   /** Milliseconds since the Unix epoch; tests may pin it. */
   now(): number;
   /** The requester of an authenticated endpoint, or a 401 Matrix error. */
@@ -30,6 +33,7 @@ export interface HttpContextParts {
   db: Database;
   signingKey: SigningKey;
   notifier: Notifier;
+  rooms: RoomService;
   now?: () => number;
 }
 

@@ -1,0 +1,77 @@
+// Membership: POST /join/{roomIdOrAlias}, /rooms/{roomId}/join, invite, leave, kick, ban, unban, forget.
+import type { FastifyInstance } from 'fastify';
+import type { HttpContext } from '../../context.ts';
+import { MatrixError, notFound } from '../../errors.ts';
+import { route } from '../../routes.ts';
+import { parseBody } from '../../validate.ts';
+import { CLIENT_V3, params, roomCall, roomIdParam } from './rooms.ts';
+
+const REASON_SCHEMA = { type: 'object', properties: { reason: { type: 'string' } } } as const;
+const TARGET_SCHEMA = {
+  type: 'object',
+  properties: { user_id: { type: 'string' }, reason: { type: 'string' } },
+  required: ['user_id'],
+} as const;
+
+type Target = { user_id: string; reason?: string };
+
+export function registerMembership(app: FastifyInstance, ctx: HttpContext): void {
+  route(app, `${CLIENT_V3}/rooms/:roomId/join`, {
+    POST: async (request) => {
+      const { userId } = await ctx.authenticate(request);
+      const roomId = roomIdParam(request);
+      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body ?? {});
+      await roomCall(() => ctx.rooms.join(userId, roomId, body.reason));
+      return { room_id: roomId };
+    },
+  });
+
+  route(app, `${CLIENT_V3}/join/:roomIdOrAlias`, {
+    POST: async (request) => {
+      const { userId } = await ctx.authenticate(request);
+      const target = params(request)['roomIdOrAlias'] ?? '';
+      if (target.startsWith('#')) throw notFound(`Room alias ${target} not found (aliases are not supported yet)`);
+      const roomId = roomIdParam(request, 'roomIdOrAlias');
+      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body ?? {});
+      await roomCall(() => ctx.rooms.join(userId, roomId, body.reason));
+      return { room_id: roomId };
+    },
+  });
+
+  const withTarget = (action: 'invite' | 'kick' | 'ban' | 'unban') =>
+    route(app, `${CLIENT_V3}/rooms/:roomId/${action}`, {
+      POST: async (request) => {
+        const { userId } = await ctx.authenticate(request);
+        const roomId = roomIdParam(request);
+        const body = parseBody<Target>(TARGET_SCHEMA, request.body);
+        await roomCall(() => ctx.rooms[action](userId, roomId, body.user_id, body.reason));
+        return {};
+      },
+    });
+  withTarget('invite');
+  withTarget('kick');
+  withTarget('ban');
+  withTarget('unban');
+
+  route(app, `${CLIENT_V3}/rooms/:roomId/leave`, {
+    POST: async (request) => {
+      const { userId } = await ctx.authenticate(request);
+      const roomId = roomIdParam(request);
+      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body ?? {});
+      await roomCall(() => ctx.rooms.leave(userId, roomId, body.reason));
+      return {};
+    },
+  });
+
+  route(app, `${CLIENT_V3}/rooms/:roomId/forget`, {
+    POST: async (request) => {
+      const { userId } = await ctx.authenticate(request);
+      const roomId = roomIdParam(request);
+      if (request.body !== undefined && (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body))) {
+        throw new MatrixError(400, 'M_NOT_JSON', 'Request body is not a JSON object');
+      }
+      await roomCall(() => ctx.rooms.forget(userId, roomId));
+      return {};
+    },
+  });
+}

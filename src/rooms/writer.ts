@@ -1,0 +1,408 @@
+// The room writer: every event this server creates goes through here. Per room, requests queue up and are taken
+// in batches: each event is built in the room version's format (prev_events = the forward extremities, auth events
+// chosen by authTypesForEvent over the current state, depth), checked with checkAuth against the current state
+// (which includes the earlier events of the same batch), hashed and signed; then the whole batch is stored in one
+// transaction with its state and stream positions, and only then are the callers answered and the supervisor told.
+//
+// One room's events are created strictly one after another (the queue), different rooms in parallel, with no global
+// lock. Batching is what makes one busy room fast: while a transaction commits, the next requests wait and then
+// share the next transaction. The current state of a room is cached in memory after first use; the cache is only
+// changed after a commit and dropped when a batch fails. (This assumes a single writer process per room.)
+import { randomBytes } from 'node:crypto';
+import { authTypesForEvent, checkAuth } from '../protocol/authRules.ts';
+import { encodeBase64 } from '../protocol/base64.ts';
+import { sizeLimitProblem } from '../protocol/eventFormat.ts';
+import { computeEventId } from '../protocol/eventIds.ts';
+import type { RoomEvent, StateKey } from '../protocol/events.ts';
+import { stateKey } from '../protocol/events.ts';
+import { computeReferenceHash } from '../protocol/hashes.ts';
+import type { JsonObject, JsonValue } from '../protocol/json.ts';
+import { signEvent, toRoomEvent } from '../protocol/pdu.ts';
+import type { RoomVersion } from '../protocol/roomVersions.ts';
+import { getRoomVersion } from '../protocol/roomVersions.ts';
+import type { SigningKey } from '../protocol/signing.ts';
+import { domainOf } from '../protocol/identifiers.ts';
+import type { Database } from '../storage/database.ts';
+import { EventStore, persistEventBatch, type EventToPersist, type StoredEvent } from '../storage/events.ts';
+import type { Membership, Notifier } from '../notifier.ts';
+import type { StreamIdGenerator } from '../streams/idGenerator.ts';
+import { RoomError, eventTooLarge, roomBadJson, roomForbidden, roomNotFound } from './errors.ts';
+
+/** What a caller asks for; the writer fills in everything else. */
+export interface EventDraft {
+  type: string;
+  sender: string;
+  stateKey?: string;
+  content: JsonObject;
+  /** m.room.redaction: the event redacted (top level before v11, in content from v11). */
+  redacts?: string;
+  /** The sending device's transaction id: the same (user, device, txnId) gives the same event. */
+  txn?: { deviceId: string; txnId: string };
+}
+
+export interface PersistedEvent {
+  eventId: string;
+  roomId: string;
+  streamOrdering: number;
+  pdu: JsonObject;
+  /** True when the txn id had been used already and this is the earlier event. */
+  deduplicated: boolean;
+}
+
+export interface NewRoom {
+  /** Absent for v12+, where the create event's hash names the room. */
+  roomId?: string;
+  version: RoomVersion;
+  creator: string;
+  isPublic: boolean;
+}
+
+interface RoomCache {
+  version: RoomVersion;
+  state: Map<StateKey, RoomEvent>;
+  extremities: RoomEvent[];
+  /** Reference hashes of events a v1–v2 event may point at. */
+  referenceHashes: Map<string, string>;
+}
+
+interface Job {
+  draft: EventDraft;
+  resolve(value: PersistedEvent): void;
+  reject(error: unknown): void;
+}
+
+interface RoomQueue {
+  jobs: Job[];
+  running: boolean;
+}
+
+const MAX_BATCH = 100;
+
+export interface RoomWriterOptions {
+  db: Database;
+  serverName: string;
+  signingKey: SigningKey;
+  notifier: Notifier;
+  /** The `events` stream's id generator. */
+  stream: StreamIdGenerator;
+  now(): number;
+}
+
+interface PendingNotification {
+  rooms: Set<string>;
+  users: Set<string>;
+}
+
+export class RoomWriter {
+  private readonly opts: RoomWriterOptions;
+  private readonly events: EventStore;
+  private readonly queues = new Map<string, RoomQueue>();
+  private readonly caches = new Map<string, RoomCache>();
+  /** Committed events waiting for the stream position to reach them, by stream ordering. */
+  private readonly pending = new Map<number, PendingNotification>();
+
+  constructor(opts: RoomWriterOptions) {
+    this.opts = opts;
+    this.events = new EventStore(opts.db);
+    // A committed event becomes visible to readers only when the stream position reaches it (an earlier id of
+    // another room may still be in flight), so the supervisor is told when the position moves, about everything
+    // that became visible with it.
+    opts.stream.onAdvance((position) => this.flushNotifications(position));
+  }
+
+  /** Queues an event into an existing room and resolves once it is stored (or rejects with a RoomError). */
+  submit(roomId: string, draft: EventDraft): Promise<PersistedEvent> {
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(roomId);
+      if (!queue) {
+        queue = { jobs: [], running: false };
+        this.queues.set(roomId, queue);
+      }
+      queue.jobs.push({ draft, resolve, reject });
+      if (!queue.running) void this.drain(roomId, queue);
+    });
+  }
+
+  /**
+   * Creates a room: all its initial events in one transaction, each checked against the state the ones before it
+   * made. Any rejected event fails the whole creation. Returns the room id and the events.
+   */
+  async createRoom(room: NewRoom, drafts: (roomId: string) => EventDraft[], createContent: JsonObject): Promise<{ roomId: string; events: PersistedEvent[] }> {
+    const v = room.version;
+    const cache: RoomCache = { version: v, state: new Map(), extremities: [], referenceHashes: new Map() };
+    const now = this.opts.now();
+    // The create event first: in v12 it names the room.
+    const createDraft: EventDraft = { type: 'm.room.create', sender: room.creator, stateKey: '', content: createContent };
+    const provisionalRoomId = room.roomId ?? '';
+    const create = this.build(provisionalRoomId, cache, createDraft, new Map(), now);
+    const roomId = v.roomIdFromCreateEvent ? create.event.room_id : provisionalRoomId;
+    const overlay = new Map<StateKey, RoomEvent>([[stateKey('m.room.create', ''), create.event]]);
+    const built: Built[] = [create];
+    let extremity = create.event;
+    for (const draft of drafts(roomId)) {
+      const working: RoomCache = { ...cache, extremities: [extremity] };
+      const b = this.build(roomId, working, draft, overlay, now);
+      built.push(b);
+      extremity = b.event;
+      if (b.event.state_key !== undefined) overlay.set(stateKey(b.event.type, b.event.state_key), b.event);
+    }
+    // A room id is never reused: the creation competes with nobody, but it queues like any batch so that nothing
+    // else can be written into the room before it exists.
+    const persisted = await this.persist(roomId, built, cache, overlay, { version: v.id, creator: room.creator, isPublic: room.isPublic, createdTs: now });
+    return { roomId, events: persisted };
+  }
+
+  private async drain(roomId: string, queue: RoomQueue): Promise<void> {
+    queue.running = true;
+    try {
+      while (queue.jobs.length > 0) {
+        const jobs = queue.jobs.splice(0, MAX_BATCH);
+        await this.runBatch(roomId, jobs);
+      }
+    } finally {
+      queue.running = false;
+      if (queue.jobs.length === 0) this.queues.delete(roomId);
+      else void this.drain(roomId, queue);
+    }
+  }
+
+  private async runBatch(roomId: string, jobs: Job[]): Promise<void> {
+    let cache: RoomCache;
+    try {
+      cache = await this.loadCache(roomId);
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    const now = this.opts.now();
+    // Transaction ids already used, from earlier (committed) batches of this room or earlier in this batch.
+    const earlier = new Map<string, string>();
+    const withTxn = jobs.filter((j) => j.draft.txn);
+    if (withTxn.length > 0) {
+      try {
+        for (const job of withTxn) {
+          const txn = job.draft.txn as NonNullable<EventDraft['txn']>;
+          const id = await this.events.eventIdForTxn(job.draft.sender, txn.deviceId, txn.txnId);
+          if (id !== null) earlier.set(txnKey(job.draft.sender, txn), id);
+        }
+      } catch (error) {
+        for (const job of jobs) job.reject(error);
+        return;
+      }
+    }
+    const overlay = new Map<StateKey, RoomEvent>();
+    const built: Built[] = [];
+    const accepted: Job[] = [];
+    const duplicates: { job: Job; key: string }[] = [];
+    const inBatch = new Set<string>();
+    for (const job of jobs) {
+      const txn = job.draft.txn;
+      const key = txn ? txnKey(job.draft.sender, txn) : undefined;
+      if (key !== undefined && (earlier.has(key) || inBatch.has(key))) {
+        duplicates.push({ job, key });
+        continue;
+      }
+      try {
+        const working: RoomCache = { ...cache, extremities: built.length > 0 ? [(built.at(-1) as Built).event] : cache.extremities };
+        const b = this.build(roomId, working, job.draft, overlay, now);
+        built.push(b);
+        accepted.push(job);
+        if (key !== undefined) inBatch.add(key);
+        if (b.event.state_key !== undefined) overlay.set(stateKey(b.event.type, b.event.state_key), b.event);
+      } catch (error) {
+        job.reject(error);
+      }
+    }
+    let persisted: PersistedEvent[] = [];
+    if (built.length > 0) {
+      try {
+        persisted = await this.persist(roomId, built, cache, overlay);
+      } catch (error) {
+        for (const job of accepted) job.reject(error);
+        for (const { job } of duplicates) job.reject(error);
+        return;
+      }
+      persisted.forEach((p, i) => accepted[i]?.resolve(p));
+    }
+    for (const { job, key } of duplicates) {
+      const inThisBatch = persisted.find((p, i) => {
+        const d = accepted[i]?.draft;
+        return d?.txn !== undefined && txnKey(d.sender, d.txn) === key;
+      });
+      const eventId = inThisBatch?.eventId ?? earlier.get(key);
+      if (eventId === undefined) {
+        job.reject(new Error('transaction id lookup lost its event'));
+        continue;
+      }
+      job.resolve({ eventId, roomId, streamOrdering: inThisBatch?.streamOrdering ?? 0, pdu: inThisBatch?.pdu ?? {}, deduplicated: true });
+    }
+  }
+
+  private async loadCache(roomId: string): Promise<RoomCache> {
+    const cached = this.caches.get(roomId);
+    if (cached) return cached;
+    const room = await this.events.getRoom(roomId);
+    if (!room) throw roomNotFound(`Unknown room ${roomId}`);
+    const v = getRoomVersion(room.version);
+    if (!v) throw new RoomError(500, 'M_UNKNOWN', `room ${roomId} has an unknown version ${room.version}`);
+    const [state, extremities] = await Promise.all([this.events.currentState(roomId), this.events.forwardExtremities(roomId)]);
+    const toEvent = (e: StoredEvent) => toRoomEvent(e.pdu, v, { validate: false, eventId: e.eventId });
+    const cache: RoomCache = {
+      version: v,
+      state: new Map(state.map((e) => [stateKey(e.type, e.stateKey ?? ''), toEvent(e)])),
+      extremities: extremities.map(toEvent),
+      referenceHashes: new Map(),
+    };
+    this.caches.set(roomId, cache);
+    return cache;
+  }
+
+  private referenceHash(cache: RoomCache, event: RoomEvent): string {
+    let hash = cache.referenceHashes.get(event.event_id);
+    if (hash === undefined) {
+      hash = encodeBase64(computeReferenceHash(event.pdu ?? {}, cache.version));
+      cache.referenceHashes.set(event.event_id, hash);
+    }
+    return hash;
+  }
+
+  /** Builds, signs and authorises one event against the cached state with the batch's own changes on top. */
+  private build(roomId: string, cache: RoomCache, draft: EventDraft, overlay: ReadonlyMap<StateKey, RoomEvent>, now: number): Built {
+    const v = cache.version;
+    const lookup = (type: string, key: string) => overlay.get(stateKey(type, key)) ?? cache.state.get(stateKey(type, key));
+    const selectable = { type: draft.type, sender: draft.sender, content: draft.content, ...(draft.stateKey !== undefined ? { state_key: draft.stateKey } : {}) };
+    const authEvents = authTypesForEvent(selectable, v)
+      .map((k) => lookup(k.type, k.stateKey))
+      .filter((e): e is RoomEvent => e !== undefined);
+    const prevEvents = cache.extremities;
+    const depth = prevEvents.reduce((max, e) => Math.max(max, e.depth), 0) + 1;
+    const reference = (e: RoomEvent): JsonValue => (v.eventFormat === 1 ? [e.event_id, { sha256: this.referenceHash(cache, e) }] : e.event_id);
+
+    const content: JsonObject = { ...draft.content };
+    if (draft.redacts !== undefined && v.redaction === 'v11') content['redacts'] = draft.redacts;
+    const pdu: JsonObject = {
+      auth_events: authEvents.map(reference),
+      prev_events: prevEvents.map(reference),
+      type: draft.type,
+      sender: draft.sender,
+      content,
+      depth,
+      origin_server_ts: now,
+    };
+    if (!(v.roomIdFromCreateEvent && draft.type === 'm.room.create')) pdu['room_id'] = roomId;
+    if (draft.stateKey !== undefined) pdu['state_key'] = draft.stateKey;
+    if (draft.redacts !== undefined && v.redaction !== 'v11') pdu['redacts'] = draft.redacts;
+    if (v.eventFormat === 1) pdu['event_id'] = `$${randomBytes(12).toString('base64url')}:${this.opts.serverName}`;
+    if (v.eventFormat === 1 || !v.implicitRoomCreator) pdu['origin'] = this.opts.serverName;
+
+    // Measure before signing too, so a huge body costs no signature.
+    const early = sizeLimitProblem(pdu, v.strictCanonicalJson);
+    if (early !== undefined) throw sizeError(early);
+    const signed = signEvent(pdu, v, this.opts.serverName, this.opts.signingKey);
+    const problem = sizeLimitProblem(signed, v.strictCanonicalJson);
+    if (problem !== undefined) throw sizeError(problem);
+    const eventId = computeEventId(signed, v);
+    const event = toRoomEvent(signed, v, { validate: false, eventId });
+
+    const result = checkAuth(event, lookup, v);
+    if (!result.allowed) throw roomForbidden(result.reason);
+    return { event, draft, replacesState: draft.stateKey !== undefined ? (lookup(draft.type, draft.stateKey)?.event_id ?? null) : null };
+  }
+
+  private async persist(
+    roomId: string,
+    built: Built[],
+    cache: RoomCache,
+    overlay: ReadonlyMap<StateKey, RoomEvent>,
+    newRoom?: { version: string; creator: string; isPublic: boolean; createdTs: number },
+  ): Promise<PersistedEvent[]> {
+    const { stream, db, notifier, serverName } = this.opts;
+    const now = this.opts.now();
+    const ids = built.map(() => stream.reserve());
+    let committed = false;
+    try {
+      const rows: EventToPersist[] = built.map((b, i) => {
+        const e = b.event;
+        const membership = e.type === 'm.room.member' && typeof e.content['membership'] === 'string' ? e.content['membership'] : null;
+        return {
+          streamOrdering: ids[i] as number,
+          eventId: e.event_id,
+          roomId,
+          type: e.type,
+          stateKey: e.state_key ?? null,
+          sender: e.sender,
+          depth: e.depth,
+          originServerTs: e.origin_server_ts,
+          redacts: e.type === 'm.room.redaction' ? (e.redacts ?? null) : null,
+          prevEvents: e.prev_events,
+          authEvents: e.auth_events,
+          pdu: e.pdu ?? {},
+          replacesState: b.replacesState,
+          membership,
+          localMember: membership !== null && e.state_key !== undefined && domainOf(e.state_key) === serverName,
+          txn: b.draft.txn ? { userId: b.draft.sender, deviceId: b.draft.txn.deviceId, txnId: b.draft.txn.txnId } : null,
+        };
+      });
+      const last = built.at(-1)?.event;
+      await db.transaction((tx) =>
+        persistEventBatch(tx, { roomId, events: rows, extremities: last ? [last.event_id] : [], now, ...(newRoom ? { newRoom } : {}) }),
+      );
+      committed = true;
+      // The cache follows the commit: new state, one extremity.
+      for (const [key, event] of overlay) cache.state.set(key, event);
+      if (last) cache.extremities = [last];
+      if (newRoom) this.caches.set(roomId, cache);
+      const users = new Set<string>();
+      for (const row of rows) {
+        if (row.localMember && row.stateKey !== null && row.membership !== null) {
+          notifier.membershipChanged(roomId, row.stateKey, row.membership as Membership);
+          if (row.membership === 'invite') users.add(row.stateKey);
+        }
+      }
+      const maxId = ids.at(-1) as number;
+      const entry = this.pending.get(maxId) ?? { rooms: new Set<string>(), users: new Set<string>() };
+      entry.rooms.add(roomId);
+      for (const u of users) entry.users.add(u);
+      this.pending.set(maxId, entry);
+      return rows.map((r) => ({ eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, pdu: r.pdu, deduplicated: false }));
+    } catch (error) {
+      if (!committed) this.caches.delete(roomId);
+      throw error;
+    } finally {
+      for (const id of ids) stream.complete(id);
+    }
+  }
+
+  private flushNotifications(position: number): void {
+    const rooms = new Set<string>();
+    const users = new Set<string>();
+    for (const [id, entry] of this.pending) {
+      if (id > position) continue;
+      this.pending.delete(id);
+      for (const r of entry.rooms) rooms.add(r);
+      for (const u of entry.users) users.add(u);
+    }
+    if (rooms.size > 0 || users.size > 0) {
+      this.opts.notifier.notify({ stream: 'events', position, rooms: [...rooms], users: [...users] });
+    }
+  }
+
+  /** Forgets a room's cached state (tests, or after an out-of-band change). */
+  dropCache(roomId: string): void {
+    this.caches.delete(roomId);
+  }
+}
+
+interface Built {
+  event: RoomEvent;
+  draft: EventDraft;
+  replacesState: string | null;
+}
+
+function txnKey(userId: string, txn: { deviceId: string; txnId: string }): string {
+  return `${userId}\u0000${txn.deviceId}\u0000${txn.txnId}`;
+}
+
+function sizeError(problem: string): RoomError {
+  return problem.startsWith('the event is not canonical JSON') ? roomBadJson(problem) : eventTooLarge(problem);
+}

@@ -1,0 +1,360 @@
+// Events, the DAG edges, state and memberships (migrations/0004). One write path, `persistEventBatch`, stores a
+// batch of already-authorised events of one room in the caller's transaction; everything else reads.
+import type { JsonObject } from '../protocol/json.ts';
+import type { Queryable } from './database.ts';
+
+export interface StoredEvent {
+  streamOrdering: number;
+  eventId: string;
+  roomId: string;
+  type: string;
+  stateKey: string | null;
+  sender: string;
+  depth: number;
+  originServerTs: number;
+  redacts: string | null;
+  redactedBy: string | null;
+  pdu: JsonObject;
+}
+
+/** One event to persist, with what the writer knows about it. */
+export interface EventToPersist {
+  streamOrdering: number;
+  eventId: string;
+  roomId: string;
+  type: string;
+  stateKey: string | null;
+  sender: string;
+  depth: number;
+  originServerTs: number;
+  redacts: string | null;
+  prevEvents: readonly string[];
+  authEvents: readonly string[];
+  pdu: JsonObject;
+  /** For state events: the event that held this (type, state_key) before. */
+  replacesState: string | null;
+  /** For m.room.member: content.membership. */
+  membership: string | null;
+  /** m.room.member about a user of this server: also written to local_memberships. */
+  localMember: boolean;
+  txn: { userId: string; deviceId: string; txnId: string } | null;
+}
+
+export interface EventBatch {
+  roomId: string;
+  events: readonly EventToPersist[];
+  /** The room's forward extremities after the batch (replacing the current ones). */
+  extremities: readonly string[];
+  /** A new room: its row is created first. */
+  newRoom?: { version: string; creator: string; isPublic: boolean; createdTs: number };
+  now: number;
+}
+
+interface EventRow {
+  stream_ordering: number;
+  event_id: string;
+  room_id: string;
+  type: string;
+  state_key: string | null;
+  sender: string;
+  depth: number;
+  origin_server_ts: number;
+  redacts: string | null;
+  redacted_by: string | null;
+  pdu: string;
+}
+
+export const EVENT_COLUMNS =
+  'e.stream_ordering, e.event_id, e.room_id, e.type, e.state_key, e.sender, e.depth, e.origin_server_ts, e.redacts, e.redacted_by, e.pdu';
+
+export function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    streamOrdering: r.stream_ordering,
+    eventId: r.event_id,
+    roomId: r.room_id,
+    type: r.type,
+    stateKey: r.state_key,
+    sender: r.sender,
+    depth: r.depth,
+    originServerTs: r.origin_server_ts,
+    redacts: r.redacts,
+    redactedBy: r.redacted_by,
+    pdu: JSON.parse(r.pdu) as JsonObject,
+  };
+}
+
+/** `($1, $2, ...), ($n, ...)` for a multi-row insert of `rows` rows of `width` columns. */
+function placeholders(rows: number, width: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < rows; i++) {
+    const cols: string[] = [];
+    for (let j = 1; j <= width; j++) cols.push(`$${i * width + j}`);
+    out.push(`(${cols.join(', ')})`);
+  }
+  return out.join(', ');
+}
+
+/** Writes a batch of one room's events, their edges, state, memberships and txn ids, in `tx`. */
+export async function persistEventBatch(tx: Queryable, batch: EventBatch): Promise<void> {
+  const { roomId, events } = batch;
+  if (batch.newRoom) {
+    const r = batch.newRoom;
+    await tx.query('INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES ($1, $2, $3, $4, $5)', [
+      roomId,
+      r.version,
+      r.creator,
+      r.isPublic,
+      r.createdTs,
+    ]);
+  }
+  if (events.length === 0) return;
+  await tx.query(
+    `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu)
+     VALUES ${placeholders(events.length, 10)}`,
+    events.flatMap((e) => [
+      e.streamOrdering,
+      e.eventId,
+      e.roomId,
+      e.type,
+      e.stateKey,
+      e.sender,
+      e.depth,
+      e.originServerTs,
+      e.redacts,
+      JSON.stringify(e.pdu),
+    ]),
+  );
+  const edges = events.flatMap((e) => e.prevEvents.map((p) => [e.eventId, p]));
+  if (edges.length > 0) {
+    await tx.query(`INSERT INTO event_edges (event_id, prev_event_id) VALUES ${placeholders(edges.length, 2)} ON CONFLICT DO NOTHING`, edges.flat());
+  }
+  const auth = events.flatMap((e) => e.authEvents.map((a) => [e.eventId, a]));
+  if (auth.length > 0) {
+    await tx.query(`INSERT INTO event_auth (event_id, auth_event_id) VALUES ${placeholders(auth.length, 2)} ON CONFLICT DO NOTHING`, auth.flat());
+  }
+  await tx.query('DELETE FROM forward_extremities WHERE room_id = $1', [roomId]);
+  if (batch.extremities.length > 0) {
+    await tx.query(
+      `INSERT INTO forward_extremities (room_id, event_id) VALUES ${placeholders(batch.extremities.length, 2)}`,
+      batch.extremities.flatMap((id) => [roomId, id]),
+    );
+  }
+
+  const state = events.filter((e) => e.stateKey !== null);
+  if (state.length > 0) {
+    await tx.query(
+      `INSERT INTO state_history (room_id, stream_ordering, type, state_key, event_id, prev_event_id, membership)
+       VALUES ${placeholders(state.length, 7)}`,
+      state.flatMap((e) => [roomId, e.streamOrdering, e.type, e.stateKey, e.eventId, e.replacesState, e.membership]),
+    );
+    // Several changes to one key in a batch: the last one is current.
+    const latest = new Map<string, EventToPersist>();
+    for (const e of state) latest.set(`${e.type}\u0000${e.stateKey}`, e);
+    const current = [...latest.values()];
+    await tx.query(
+      `INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)
+       VALUES ${placeholders(current.length, 6)}
+       ON CONFLICT (room_id, type, state_key)
+       DO UPDATE SET event_id = EXCLUDED.event_id, stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership`,
+      current.flatMap((e) => [roomId, e.type, e.stateKey, e.eventId, e.streamOrdering, e.membership]),
+    );
+    const members = current.filter((e) => e.localMember && e.stateKey !== null && e.membership !== null);
+    if (members.length > 0) {
+      await tx.query(
+        `INSERT INTO local_memberships (user_id, room_id, membership, event_id, stream_ordering, forgotten)
+         VALUES ${placeholders(members.length, 6)}
+         ON CONFLICT (user_id, room_id)
+         DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
+                       stream_ordering = EXCLUDED.stream_ordering, forgotten = false`,
+        members.flatMap((e) => [e.stateKey, roomId, e.membership, e.eventId, e.streamOrdering, false]),
+      );
+    }
+  }
+
+  for (const e of events) {
+    if (e.type === 'm.room.redaction' && e.redacts !== null) {
+      await tx.query('UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_id = $3 AND redacted_by IS NULL', [
+        e.eventId,
+        e.redacts,
+        roomId,
+      ]);
+    }
+  }
+
+  const txns = events.filter((e) => e.txn !== null);
+  if (txns.length > 0) {
+    await tx.query(
+      `INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, created_ts) VALUES ${placeholders(txns.length, 6)}`,
+      txns.flatMap((e) => [e.txn?.userId, e.txn?.deviceId, e.txn?.txnId, e.eventId, roomId, batch.now]),
+    );
+  }
+}
+
+export interface RoomRow {
+  roomId: string;
+  version: string;
+  creator: string;
+  isPublic: boolean;
+}
+
+export interface MembershipChange {
+  streamOrdering: number;
+  membership: string;
+  eventId: string;
+}
+
+/** The read side of events, state and memberships. */
+export class EventStore {
+  private readonly db: Queryable;
+  constructor(db: Queryable) {
+    this.db = db;
+  }
+
+  /** The newest stream ordering stored (0 for none): the `events` stream's position at boot. */
+  async maxStreamOrdering(): Promise<number> {
+    const { rows } = await this.db.query<{ max: number | null }>('SELECT max(stream_ordering) AS max FROM events');
+    return rows[0]?.max ?? 0;
+  }
+
+  async getRoom(roomId: string): Promise<RoomRow | null> {
+    const { rows } = await this.db.query<{ room_id: string; room_version: string; creator: string; is_public: boolean }>(
+      'SELECT room_id, room_version, creator, is_public FROM rooms WHERE room_id = $1',
+      [roomId],
+    );
+    const r = rows[0];
+    return r ? { roomId: r.room_id, version: r.room_version, creator: r.creator, isPublic: r.is_public } : null;
+  }
+
+  async getEvent(eventId: string): Promise<StoredEvent | null> {
+    const { rows } = await this.db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events e WHERE e.event_id = $1`, [eventId]);
+    return rows[0] ? toStoredEvent(rows[0]) : null;
+  }
+
+  async getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
+    if (eventIds.length === 0) return new Map();
+    const { rows } = await this.db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events e WHERE e.event_id = ANY($1::text[])`, [
+      [...eventIds],
+    ]);
+    return new Map(rows.map((r) => [r.event_id, toStoredEvent(r)]));
+  }
+
+  async currentState(roomId: string): Promise<StoredEvent[]> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = $1
+       ORDER BY s.type, s.state_key`,
+      [roomId],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  async currentStateEvent(roomId: string, type: string, stateKey: string): Promise<StoredEvent | null> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM current_state s JOIN events e ON e.event_id = s.event_id
+        WHERE s.room_id = $1 AND s.type = $2 AND s.state_key = $3`,
+      [roomId, type, stateKey],
+    );
+    return rows[0] ? toStoredEvent(rows[0]) : null;
+  }
+
+  /** The room's state after every event up to stream ordering `at`. */
+  async stateAt(roomId: string, at: number): Promise<StoredEvent[]> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM (
+         SELECT DISTINCT ON (type, state_key) event_id FROM state_history
+          WHERE room_id = $1 AND stream_ordering <= $2
+          ORDER BY type, state_key, stream_ordering DESC
+       ) s JOIN events e ON e.event_id = s.event_id ORDER BY e.type, e.state_key`,
+      [roomId, at],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  /** The state event holding (type, state_key) after every event up to `at`. */
+  async stateEventAt(roomId: string, type: string, stateKey: string, at: number): Promise<StoredEvent | null> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM state_history s JOIN events e ON e.event_id = s.event_id
+        WHERE s.room_id = $1 AND s.type = $2 AND s.state_key = $3 AND s.stream_ordering <= $4
+        ORDER BY s.stream_ordering DESC LIMIT 1`,
+      [roomId, type, stateKey, at],
+    );
+    return rows[0] ? toStoredEvent(rows[0]) : null;
+  }
+
+  /** Every change of one (type, state_key) in a room, oldest first (membership history, visibility history). */
+  async stateKeyHistory(roomId: string, type: string, stateKey: string): Promise<{ streamOrdering: number; eventId: string; membership: string | null }[]> {
+    const { rows } = await this.db.query<{ stream_ordering: number; event_id: string; membership: string | null }>(
+      `SELECT stream_ordering, event_id, membership FROM state_history
+        WHERE room_id = $1 AND type = $2 AND state_key = $3 ORDER BY stream_ordering`,
+      [roomId, type, stateKey],
+    );
+    return rows.map((r) => ({ streamOrdering: r.stream_ordering, eventId: r.event_id, membership: r.membership }));
+  }
+
+  async forwardExtremities(roomId: string): Promise<StoredEvent[]> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM forward_extremities f JOIN events e ON e.event_id = f.event_id WHERE f.room_id = $1`,
+      [roomId],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  /**
+   * A page of a room's timeline in stream order: `dir` 'b' gives events with ordering <= from, newest first;
+   * 'f' gives ordering > from, oldest first. `to` bounds the other end (exclusive of what lies beyond it).
+   */
+  async roomEvents(roomId: string, dir: 'b' | 'f', from: number, limit: number, to?: number): Promise<StoredEvent[]> {
+    const { rows } =
+      dir === 'b'
+        ? await this.db.query<EventRow>(
+            `SELECT ${EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.stream_ordering <= $2 AND e.stream_ordering > $3
+              ORDER BY e.stream_ordering DESC LIMIT $4`,
+            [roomId, from, to ?? 0, limit],
+          )
+        : await this.db.query<EventRow>(
+            `SELECT ${EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.stream_ordering > $2 AND e.stream_ordering <= $3
+              ORDER BY e.stream_ordering ASC LIMIT $4`,
+            [roomId, from, to ?? Number.MAX_SAFE_INTEGER, limit],
+          );
+    return rows.map(toStoredEvent);
+  }
+
+  async eventIdForTxn(userId: string, deviceId: string, txnId: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ event_id: string }>(
+      'SELECT event_id FROM event_txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3',
+      [userId, deviceId, txnId],
+    );
+    return rows[0]?.event_id ?? null;
+  }
+
+  /** The txn ids the given device used for any of these events. */
+  async txnIdsOf(userId: string, deviceId: string, eventIds: readonly string[]): Promise<Map<string, string>> {
+    if (eventIds.length === 0) return new Map();
+    const { rows } = await this.db.query<{ event_id: string; txn_id: string }>(
+      'SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = $1 AND device_id = $2 AND event_id = ANY($3::text[])',
+      [userId, deviceId, [...eventIds]],
+    );
+    return new Map(rows.map((r) => [r.event_id, r.txn_id]));
+  }
+
+  /** Rooms a local user is joined to (the notifier's loadRoomsForUser, /joined_rooms). */
+  async joinedRooms(userId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ room_id: string }>(
+      "SELECT room_id FROM local_memberships WHERE user_id = $1 AND membership = 'join' ORDER BY room_id",
+      [userId],
+    );
+    return rows.map((r) => r.room_id);
+  }
+
+  async localMembership(userId: string, roomId: string): Promise<{ membership: string; streamOrdering: number; forgotten: boolean } | null> {
+    const { rows } = await this.db.query<{ membership: string; stream_ordering: number; forgotten: boolean }>(
+      'SELECT membership, stream_ordering, forgotten FROM local_memberships WHERE user_id = $1 AND room_id = $2',
+      [userId, roomId],
+    );
+    const r = rows[0];
+    return r ? { membership: r.membership, streamOrdering: r.stream_ordering, forgotten: r.forgotten } : null;
+  }
+
+  async forget(userId: string, roomId: string): Promise<void> {
+    await this.db.query('UPDATE local_memberships SET forgotten = true WHERE user_id = $1 AND room_id = $2', [userId, roomId]);
+  }
+}
