@@ -14,7 +14,8 @@ import type { StreamName } from './names.ts';
 
 export const DEFAULT_WRITER = 'main';
 
-export type AdvanceListener = (position: number, stream: StreamName) => void;
+/** `previous`: the position before; the ids in (previous, position] have just become readable. */
+export type AdvanceListener = (position: number, stream: StreamName, previous: number) => void;
 
 export interface StreamIdGeneratorOptions {
   stream: StreamName;
@@ -136,8 +137,9 @@ export class StreamIdGenerator {
       if (first !== undefined && first - 1 < next) next = first - 1;
     }
     if (next > this.current) {
+      const previous = this.current;
       this.current = next;
-      for (const listener of this.listeners) listener(next, this.stream);
+      for (const listener of this.listeners) listener(next, this.stream, previous);
     }
   }
 }

@@ -5,6 +5,7 @@ import { SimulatedClock } from 'xstate';
 import { startActorSystem } from '../../actors/system.ts';
 import type { SystemClock } from '../../actors/clock.ts';
 import { StreamIdGenerator } from '../../src/streams/idGenerator.ts';
+import { StreamAnnouncer } from '../../src/streams/announcer.ts';
 import { StreamToken } from '../../src/streams/token.ts';
 import type { WaitResult } from '../../src/notifier.ts';
 import { USER_STREAM_IDLE_EXPIRY_MS, USER_STREAM_RELISTEN_GRACE_MS } from '../../machines/supervisor.ts';
@@ -300,6 +301,23 @@ describe('notifier and user streams', () => {
     events.complete(second);
     const r = await w.promise;
     assert.equal(r.token.get('events'), 3);
+  });
+
+  test('out of order across rooms: the user whose fact completed first is woken when the gap closes', async () => {
+    const h = harness({ '@b:hs': ['!b:hs'] });
+    const events = new StreamIdGenerator({ stream: 'events', initialPosition: 1 });
+    const announcer = new StreamAnnouncer(events, (n) => h.notifier.notify(n));
+    const w = await h.wait('@b:hs', StreamToken.of({ events: 1 }));
+    const forA = events.reserve();
+    const forB = events.reserve();
+    announcer.setAudience(forB, { rooms: ['!b:hs'] });
+    events.complete(forB);
+    await settle();
+    assert.equal(w.done(), false);
+    announcer.setAudience(forA, { rooms: ['!a:hs'] });
+    events.complete(forA);
+    const r = await w.promise;
+    assert.deepEqual([r.reason, r.token.get('events')], ['advanced', 3]);
   });
 
   test('membership changes that arrive while the rooms load are not lost', async () => {
