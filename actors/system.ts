@@ -64,7 +64,7 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
   });
   const supervisor = createActor(machine, {
     systemId: 'supervisor',
-    clock: clock as never,
+    clock,
     inspect: options.inspect,
   });
 

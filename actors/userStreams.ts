@@ -15,6 +15,8 @@ import { USER_STREAM_IDLE_EXPIRY_MS, USER_STREAM_RELISTEN_GRACE_MS } from '../ma
 import type { SystemClock } from './clock.ts';
 import type { AnyActorRef } from 'xstate';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export type LoadRoomsForUser = (userId: string) => Promise<readonly string[]>;
 
 interface Waiter {
@@ -141,7 +143,8 @@ export class UserStreamRegistry {
     }
     return new Promise<WaitResult>((resolve) => {
       const waiter: Waiter = { since, resolve, timer: undefined, signal, onAbort: undefined };
-      waiter.timer = this.clock.setTimeout(() => this.finish(stream, waiter, 'timeout'), timeoutMs);
+      // Node timers overflow past 2^31-1 ms (and then fire at once); no sync timeout is that long.
+      waiter.timer = this.clock.setTimeout(() => this.finish(stream, waiter, 'timeout'), Math.min(timeoutMs, MAX_TIMER_MS));
       if (signal) {
         waiter.onAbort = () => this.finish(stream, waiter, 'aborted');
         signal.addEventListener('abort', waiter.onAbort, { once: true });

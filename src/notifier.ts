@@ -28,6 +28,7 @@ export interface Notifier {
    * `timeoutMs`, or when `signal` aborts; it never rejects for those, and leaves nothing registered.
    * A wait on a stream nobody listened to before may resolve at once when the server's positions are
    * already past `since` (the caller then finds nothing new and waits again with the newer token).
+   * It rejects only if loading the user's rooms (storage) fails when their stream is first opened.
    */
   waitForEvents(userId: string, since: StreamToken, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult>;
   /** For writers: a stream position advanced; wakes exactly the affected users who are waiting. */

@@ -341,6 +341,25 @@ describe('notifier and user streams', () => {
     sys.stop();
   });
 
+  test('a failing room load rejects the wait and leaves nothing behind; the next wait loads again', async () => {
+    let fail = true;
+    const sys = startActorSystem({
+      clock: new SimulatedClock(),
+      loadRoomsForUser: async () => {
+        if (fail) throw new Error('database down');
+        return ['!r:hs'];
+      },
+    });
+    await assert.rejects(sys.notifier.waitForEvents('@a:hs', StreamToken.ZERO, TIMEOUT), /database down/);
+    assert.equal(sys.userStreams.counts().streams, 0);
+    fail = false;
+    const w = sys.notifier.waitForEvents('@a:hs', StreamToken.ZERO, TIMEOUT);
+    await settle();
+    sys.notifier.notify({ stream: 'events', position: 1, rooms: ['!r:hs'] });
+    assert.equal((await w).reason, 'advanced');
+    sys.stop();
+  });
+
   test('a new stream starts at the server-wide token, so a wake that raced its opening is not lost', async () => {
     const h = harness({ '@a:hs': ['!r:hs'] });
     const since = h.notifier.currentToken();
