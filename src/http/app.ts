@@ -6,6 +6,7 @@ import type { HttpContext } from './context.ts';
 import { MatrixError, notJson, tooLarge, unrecognized } from './errors.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerClientRoutes } from './routes/client/index.ts';
+import { registerAdminRoutes } from './routes/admin/index.ts';
 
 export interface AppDeps {
   context: HttpContext;
@@ -97,5 +98,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerHealth(app);
   registerClientRoutes(app, deps.context);
+  registerAdminRoutes(app, deps.context);
   return app;
 }

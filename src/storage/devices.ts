@@ -27,6 +27,12 @@ export interface DeviceStore {
   listDevices(userId: string): Promise<Device[]>;
   /** Deletes devices (and so their tokens); returns how many existed. */
   deleteDevices(userId: string, deviceIds?: readonly string[]): Promise<number>;
+  /** Renames a device; returns false when there is no such device. */
+  setDisplayName(userId: string, deviceId: string, displayName: string | null): Promise<boolean>;
+  /** Deletes the device's access and refresh tokens, except the access token `exceptTokenHash` (and its refresh token). */
+  deleteDeviceTokens(userId: string, deviceId: string, exceptTokenHash?: Buffer): Promise<void>;
+  /** Deletes every device of the user except `keepDeviceId`; returns the deleted device ids. */
+  deleteOtherDevices(userId: string, keepDeviceId: string): Promise<string[]>;
 }
 
 interface DeviceRow {
@@ -102,5 +108,28 @@ export class PostgresDeviceStore implements DeviceStore {
       ? await this.db.query('DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2::text[])', [userId, [...deviceIds]])
       : await this.db.query('DELETE FROM devices WHERE user_id = $1', [userId]);
     return rowCount;
+  }
+
+  async setDisplayName(userId: string, deviceId: string, displayName: string | null): Promise<boolean> {
+    const { rowCount } = await this.db.query('UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2', [
+      userId,
+      deviceId,
+      displayName,
+    ]);
+    return rowCount > 0;
+  }
+
+  async deleteDeviceTokens(userId: string, deviceId: string, exceptTokenHash?: Buffer): Promise<void> {
+    const keep = exceptTokenHash ?? Buffer.alloc(0);
+    await this.db.query('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2 AND access_token_hash <> $3', [userId, deviceId, keep]);
+    await this.db.query('DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2 AND token_hash <> $3', [userId, deviceId, keep]);
+  }
+
+  async deleteOtherDevices(userId: string, keepDeviceId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ device_id: string }>(
+      'DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 RETURNING device_id',
+      [userId, keepDeviceId],
+    );
+    return rows.map((r) => r.device_id).sort();
   }
 }

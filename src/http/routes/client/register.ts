@@ -1,0 +1,158 @@
+// POST /_matrix/client/v3/register (user-interactive auth: m.login.dummy) and GET /register/available.
+// Guests are refused; a registration_token stage is not offered (not implemented).
+import type { FastifyInstance } from 'fastify';
+import { issueLogin, type IssuedLogin } from '../../../auth/login.ts';
+import { hashPassword } from '../../../auth/passwords.ts';
+import { dummyStage, requireUserInteractiveAuth } from '../../../auth/uia.ts';
+import { localpartForUsername } from '../../../auth/usernames.ts';
+import { PostgresAccountStore } from '../../../storage/accounts.ts';
+import type { Queryable } from '../../../storage/database.ts';
+import { isUniqueViolation } from '../../../storage/errors.ts';
+import { PostgresProfileStore } from '../../../storage/profiles.ts';
+import { PostgresUiaSessionStore } from '../../../storage/uia.ts';
+import type { HttpContext } from '../../context.ts';
+import { MatrixError, forbidden, invalidParam, missingParam } from '../../errors.ts';
+import { route } from '../../routes.ts';
+import { parseBody } from '../../validate.ts';
+
+interface RegisterBody {
+  auth?: unknown;
+  username?: string;
+  password?: string;
+  device_id?: string;
+  initial_device_display_name?: string;
+  inhibit_login?: boolean;
+  refresh_token?: boolean;
+}
+
+const registerSchema = {
+  type: 'object',
+  properties: {
+    auth: { type: ['object', 'null'] },
+    username: { type: 'string' },
+    password: { type: 'string' },
+    device_id: { type: 'string' },
+    initial_device_display_name: { type: 'string' },
+    inhibit_login: { type: 'boolean' },
+    refresh_token: { type: 'boolean' },
+  },
+};
+
+/** Longest password accepted, as Synapse (hashing is deliberately slow). */
+export const MAX_PASSWORD_LENGTH = 512;
+/** Longest device id or device display name accepted. */
+export const MAX_DEVICE_FIELD_LENGTH = 512;
+
+export const REGISTER_FLOWS = [{ stages: ['m.login.dummy'] }];
+
+export function checkPassword(password: string): void {
+  if (password.length > MAX_PASSWORD_LENGTH) throw invalidParam(`Passwords may be at most ${MAX_PASSWORD_LENGTH} characters`);
+}
+
+export function checkDeviceFields(body: { device_id?: string; initial_device_display_name?: string }): void {
+  if (body.device_id !== undefined && (body.device_id === '' || body.device_id.length > MAX_DEVICE_FIELD_LENGTH)) {
+    throw invalidParam('device_id: must be 1 to 512 characters');
+  }
+  if (body.initial_device_display_name !== undefined && body.initial_device_display_name.length > MAX_DEVICE_FIELD_LENGTH) {
+    throw invalidParam('initial_device_display_name: must be at most 512 characters');
+  }
+}
+
+export interface NewAccount {
+  localpart: string;
+  passwordHash: string | null;
+  admin?: boolean;
+  userType?: string | null;
+  displayName: string;
+  login: { deviceId?: string | undefined; displayName?: string | undefined; refresh: boolean } | null;
+}
+
+/**
+ * Creates an account with its display name and, unless `login` is null, a logged-in device, in one transaction.
+ * A taken user id is 400 M_USER_IN_USE and leaves nothing behind.
+ */
+export async function createAccount(ctx: HttpContext, account: NewAccount): Promise<{ userId: string; login: IssuedLogin | null }> {
+  const userId = `@${account.localpart}:${ctx.config.serverName}`;
+  const now = ctx.now();
+  try {
+    return await ctx.db.transaction(async (tx: Queryable) => {
+      const accounts = new PostgresAccountStore(tx);
+      // Ids differing only in case would be one user to Synapse-style case-insensitive login.
+      if (await accounts.isUserIdTaken(userId)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
+      await accounts.createAccount({ userId, passwordHash: account.passwordHash, admin: account.admin ?? false, userType: account.userType ?? null, now });
+      await new PostgresProfileStore(tx).setField(userId, 'displayname', account.displayName);
+      const login = account.login ? await issueLogin(tx, { userId, ...account.login, now }) : null;
+      return { userId, login };
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
+    throw error;
+  }
+}
+
+/** A localpart for a registration without a username: the next unused number. */
+async function generateLocalpart(ctx: HttpContext): Promise<string> {
+  const accounts = new PostgresAccountStore(ctx.db);
+  for (;;) {
+    const localpart = await accounts.nextGeneratedLocalpart();
+    if (!(await accounts.isUserIdTaken(`@${localpart}:${ctx.config.serverName}`))) return localpart;
+  }
+}
+
+export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
+  route(app, '/_matrix/client/v3/register', {
+    POST: async (request) => {
+      const kind = (request.query as Record<string, unknown>)['kind'];
+      if (kind !== undefined && kind !== 'user' && kind !== 'guest') throw invalidParam('kind: must be "user" or "guest"');
+      if (kind === 'guest') throw new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access is not enabled on this server');
+      if (!ctx.config.enableRegistration) throw forbidden('Registration is disabled');
+      const body = parseBody<RegisterBody>(registerSchema, request.body);
+      checkDeviceFields(body);
+      if (body.password !== undefined) checkPassword(body.password);
+
+      // Username problems are reported before authentication, as the spec asks.
+      let localpart: string | undefined;
+      if (body.username !== undefined) {
+        localpart = localpartForUsername(body.username, ctx.config.serverName);
+        if (await new PostgresAccountStore(ctx.db).isUserIdTaken(`@${localpart}:${ctx.config.serverName}`)) {
+          throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
+        }
+      }
+
+      await requireUserInteractiveAuth(body.auth, {
+        store: new PostgresUiaSessionStore(ctx.db),
+        now: ctx.now(),
+        operation: 'POST /_matrix/client/v3/register',
+        userId: null,
+        flows: REGISTER_FLOWS,
+        stages: { 'm.login.dummy': dummyStage },
+      });
+
+      localpart ??= await generateLocalpart(ctx);
+      const passwordHash = body.password !== undefined ? await hashPassword(body.password) : null;
+      const inhibit = body.inhibit_login === true;
+      const { userId, login } = await createAccount(ctx, {
+        localpart,
+        passwordHash,
+        displayName: localpart,
+        login: inhibit
+          ? null
+          : { deviceId: body.device_id, displayName: body.initial_device_display_name, refresh: body.refresh_token === true },
+      });
+      return { user_id: userId, home_server: ctx.config.serverName, ...(login ?? {}) };
+    },
+  });
+
+  route(app, '/_matrix/client/v3/register/available', {
+    GET: async (request) => {
+      const username = (request.query as Record<string, unknown>)['username'];
+      if (username === undefined || username === '') throw missingParam('username is required');
+      if (typeof username !== 'string') throw invalidParam('username: must be given once');
+      const localpart = localpartForUsername(username, ctx.config.serverName);
+      if (await new PostgresAccountStore(ctx.db).isUserIdTaken(`@${localpart}:${ctx.config.serverName}`)) {
+        throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
+      }
+      return { available: true };
+    },
+  });
+}
