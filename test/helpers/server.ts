@@ -39,6 +39,8 @@ export interface TestServerOptions {
   backend?: BackendName;
   /** Raw config keys (as in troupe.yaml) on top of the test defaults. */
   config?: Record<string, unknown>;
+  /** Where the server's JSON log lines go (at level info); by default nowhere, or TEST_LOG_LEVEL to stdout. */
+  logTo?: NodeJS.WritableStream;
 }
 
 // Fast scrypt parameters: test users are created by the hundred.
@@ -57,7 +59,9 @@ export async function startTestServer(t: AfterHook, options: TestServerOptions =
     {},
   );
   const database = await createTestDatabase(options.backend ?? 'pglite');
-  const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+  const logger = options.logTo
+    ? createLogger({ level: 'info', destination: options.logTo })
+    : createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   let running: RunningServer;
   try {
     running = await startServer(config, logger, { db: database.db });
