@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
+import { errorPath } from '../jsonSchemaErrors.ts';
 
 /** One compiled namespace entry. `regex` matches the way Synapse's Python `re.match` does (see compileNamespaceRegex). */
 export interface Namespace {
@@ -136,16 +137,6 @@ interface RawRegistration {
   'io.element.msc4190'?: boolean;
 }
 
-function fieldOf(error: ErrorObject): string {
-  const parts = error.instancePath
-    .split('/')
-    .slice(1)
-    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-  if (error.keyword === 'required') parts.push(String(error.params['missingProperty']));
-  const field = parts.reduce((acc, p) => (/^[0-9]+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
-  return field || '(top level)';
-}
-
 // Messages describe what is wanted, never the value found (which might be a token).
 function describe(error: ErrorObject): string {
   switch (error.keyword) {
@@ -228,7 +219,7 @@ export function parseRegistration(text: string, file: string, serverName: string
     throw new RegistrationError([`${file}: (top level): must be a mapping of registration keys`]);
   }
   if (!validate(document)) {
-    const lines = (validate.errors ?? []).map((e) => `${file}: ${fieldOf(e)}: ${describe(e)}`);
+    const lines = (validate.errors ?? []).map((e) => `${file}: ${errorPath(e) || '(top level)'}: ${describe(e)}`);
     throw new RegistrationError([...new Set(lines)]);
   }
   const raw = document as RawRegistration;

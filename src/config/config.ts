@@ -7,6 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { configSchema } from './schema.ts';
 import { durationMs, type Duration } from './duration.ts';
+import { errorPath } from '../jsonSchemaErrors.ts';
 
 export type ListenerResource = 'client' | 'federation' | 'keys' | 'media' | 'admin' | 'metrics' | 'health';
 
@@ -130,17 +131,6 @@ interface RawConfig {
   [rateLimitKey: `rc_${string}`]: RawRate | Record<string, RawRate> | undefined;
 }
 
-function keyOf(error: ErrorObject): string {
-  const parts = error.instancePath
-    .split('/')
-    .slice(1)
-    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-  if (error.keyword === 'additionalProperties') parts.push(String(error.params['additionalProperty']));
-  if (error.keyword === 'required') parts.push(String(error.params['missingProperty']));
-  const key = parts.reduce((acc, p) => (/^[0-9]+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
-  return key || '(top level)';
-}
-
 function describe(error: ErrorObject): string {
   switch (error.keyword) {
     case 'additionalProperties':
@@ -168,7 +158,7 @@ export function validateConfig(document: unknown): string[] {
   const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   const lines = errors
     .filter((e) => e.keyword === 'oneOf' || !oneOfPaths.has(e.instancePath))
-    .map((e) => `${keyOf(e)}: ${describe(e)}`);
+    .map((e) => `${errorPath(e) || '(top level)'}: ${describe(e)}`);
   return [...new Set(lines)];
 }
 

@@ -2,15 +2,13 @@
 // field, a body that is not a JSON object is 400 M_NOT_JSON, and nothing is changed before the check passes.
 import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { MatrixError, notJson } from './errors.ts';
+import { errorPath } from '../jsonSchemaErrors.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false });
 const compiled = new WeakMap<object, ValidateFunction>();
 
 function describe(error: ErrorObject): string {
-  const field = error.instancePath.split('/').slice(1).join('.');
-  const key = error.keyword === 'required' ? String(error.params['missingProperty']) : '';
-  const where = [field, key].filter(Boolean).join('.');
-  return `${where || 'body'}: ${error.keyword === 'required' ? 'is required' : error.message ?? 'is invalid'}`;
+  return `${errorPath(error) || 'body'}: ${error.keyword === 'required' ? 'is required' : error.message ?? 'is invalid'}`;
 }
 
 /** Returns the body typed as T, or throws the Matrix error for it. */
