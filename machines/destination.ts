@@ -102,6 +102,24 @@ const PERSIST = {
   }),
 } as const;
 
+// One transaction in flight, settled by its outcome; shared by `sending` and `catchingUp`.
+const transmitOneTransaction = {
+  entry: 'takeBatch',
+  invoke: {
+    id: 'sendTransaction',
+    src: 'sendTransaction',
+    input: ({ context }: { context: DestinationContext }) => context.inFlight as OutboundTransaction,
+    onDone: [
+      { guard: and(['sent', 'isFailing']), target: 'idle', actions: ['recordSuccess', 'resetRetry', PERSIST] },
+      { guard: 'sent', target: 'idle', actions: 'recordSuccess' },
+      { guard: and(['rejected', 'isFailing']), target: 'idle', actions: ['recordRejection', 'resetRetry', PERSIST] },
+      { guard: 'rejected', target: 'idle', actions: 'recordRejection' },
+      { target: 'backingOff', actions: ['recordFailure', PERSIST] },
+    ],
+    onError: { target: 'backingOff', actions: ['recordFailure', PERSIST] },
+  },
+} as const;
+
 export const destinationMachine = setup({
   types: {
     context: {} as DestinationContext,
@@ -210,22 +228,7 @@ export const destinationMachine = setup({
         { guard: 'hasQueued', target: 'sending' },
       ],
     },
-    sending: {
-      entry: 'takeBatch',
-      invoke: {
-        id: 'sendTransaction',
-        src: 'sendTransaction',
-        input: ({ context }) => context.inFlight as OutboundTransaction,
-        onDone: [
-          { guard: and(['sent', 'isFailing']), target: 'idle', actions: ['recordSuccess', 'resetRetry', PERSIST] },
-          { guard: 'sent', target: 'idle', actions: 'recordSuccess' },
-          { guard: and(['rejected', 'isFailing']), target: 'idle', actions: ['recordRejection', 'resetRetry', PERSIST] },
-          { guard: 'rejected', target: 'idle', actions: 'recordRejection' },
-          { target: 'backingOff', actions: ['recordFailure', PERSIST] },
-        ],
-        onError: { target: 'backingOff', actions: ['recordFailure', PERSIST] },
-      },
-    },
+    sending: transmitOneTransaction,
     backingOff: {
       after: {
         retryBackoff: [{ guard: 'hasQueued', target: 'catchingUp' }, { target: 'idle' }],
@@ -239,22 +242,7 @@ export const destinationMachine = setup({
     },
     // The first transaction after a back-off: same mechanics as sending, kept apart so the admin page
     // and metrics show a destination that is probing a server which was down.
-    catchingUp: {
-      entry: 'takeBatch',
-      invoke: {
-        id: 'sendTransaction',
-        src: 'sendTransaction',
-        input: ({ context }) => context.inFlight as OutboundTransaction,
-        onDone: [
-          { guard: and(['sent', 'isFailing']), target: 'idle', actions: ['recordSuccess', 'resetRetry', PERSIST] },
-          { guard: 'sent', target: 'idle', actions: 'recordSuccess' },
-          { guard: and(['rejected', 'isFailing']), target: 'idle', actions: ['recordRejection', 'resetRetry', PERSIST] },
-          { guard: 'rejected', target: 'idle', actions: 'recordRejection' },
-          { target: 'backingOff', actions: ['recordFailure', PERSIST] },
-        ],
-        onError: { target: 'backingOff', actions: ['recordFailure', PERSIST] },
-      },
-    },
+    catchingUp: transmitOneTransaction,
   },
 });
 
