@@ -176,6 +176,16 @@ const STATE_CHANGE = ({ context }: { context: AppserviceContext }): ServiceState
   at: context.clockAt,
 });
 
+/** Any failure (the service's, or storage's while sending): persist DOWN and start the recoverer. */
+const GO_DOWN = { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] } as const;
+
+/** What takeTransaction needs: the oldest stored transaction, or the next batch after the stored position. */
+const TAKE_INPUT = ({ context }: { context: AppserviceContext }) => ({
+  serviceId: context.serviceId,
+  afterPosition: context.position,
+  limits: TRANSACTION_LIMITS,
+});
+
 export const appserviceMachine = setup({
   types: {
     context: {} as AppserviceContext,
@@ -304,18 +314,14 @@ export const appserviceMachine = setup({
               invoke: {
                 id: 'takeTransaction',
             src: 'takeTransaction',
-                input: ({ context }) => ({
-                  serviceId: context.serviceId,
-                  afterPosition: context.position,
-                  limits: TRANSACTION_LIMITS,
-                }),
+                input: TAKE_INPUT,
                 onDone: [
                   { guard: 'taken', target: 'putting', actions: 'recordTaken' },
                   // A NOTIFY came while storage was being read: look again rather than miss it.
                   { guard: 'pending', target: 'taking', reenter: true, actions: 'recordNoneTaken' },
                   { target: '#appservice.up.idle', actions: 'recordNoneTaken' },
                 ],
-                onError: { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] },
+                onError: GO_DOWN,
               },
             },
             putting: {
@@ -325,12 +331,12 @@ export const appserviceMachine = setup({
                 input: ({ context }) => ({ serviceId: context.serviceId, txnId: context.inFlight?.txnId ?? '' }),
                 onDone: [
                   { guard: 'sent', target: 'completing', actions: 'recordSent' },
-                  { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] },
+                  GO_DOWN,
                 ],
-                onError: { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] },
+                onError: GO_DOWN,
               },
               after: {
-                transactionTimeout: { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] },
+                transactionTimeout: GO_DOWN,
               },
             },
             completing: {
@@ -345,7 +351,7 @@ export const appserviceMachine = setup({
                 onDone: { target: '#appservice.up.checking', actions: 'recordCompleted' },
                 // The service has the transaction; completing it is retried by the recoverer, which
                 // resends the same txnId (the service deduplicates by txnId).
-                onError: { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] },
+                onError: GO_DOWN,
               },
             },
           },
@@ -356,17 +362,13 @@ export const appserviceMachine = setup({
           invoke: {
             id: 'takeTransaction',
             src: 'takeTransaction',
-            input: ({ context }) => ({
-              serviceId: context.serviceId,
-              afterPosition: context.position,
-              limits: TRANSACTION_LIMITS,
-            }),
+            input: TAKE_INPUT,
             onDone: [
               { guard: 'taken', target: 'sending.putting', actions: 'recordTaken' },
               { guard: 'pending', target: 'checking', reenter: true, actions: 'recordNoneTaken' },
               { target: 'idle', actions: 'recordNoneTaken' },
             ],
-            onError: { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] },
+            onError: GO_DOWN,
           },
         },
       },
@@ -392,11 +394,7 @@ export const appserviceMachine = setup({
               invoke: {
                 id: 'takeTransaction',
             src: 'takeTransaction',
-                input: ({ context }) => ({
-                  serviceId: context.serviceId,
-                  afterPosition: context.position,
-                  limits: TRANSACTION_LIMITS,
-                }),
+                input: TAKE_INPUT,
                 onDone: [
                   { guard: 'taken', target: 'putting', actions: 'recordTaken' },
                   { guard: 'pending', target: 'taking', reenter: true, actions: 'recordNoneTaken' },
