@@ -3,12 +3,12 @@
 import type { FastifyInstance } from 'fastify';
 import { onDevicesDeleted, runListeners } from '../../../auth/hooks.ts';
 import { PostgresDeviceStore, type Device } from '../../../storage/devices.ts';
+import { isStorableText } from '../../../storage/text.ts';
 import type { HttpContext } from '../../context.ts';
 import { invalidParam, missingParam, notFound } from '../../errors.ts';
 import { route } from '../../routes.ts';
-import { parseBody } from '../../validate.ts';
 import { requireAccountAuth } from './account.ts';
-import { MAX_DEVICE_FIELD_LENGTH } from './register.ts';
+import { MAX_DEVICE_FIELD_LENGTH, checkParam, parseAccountBody } from './register.ts';
 
 function deviceJson(device: Device): Record<string, unknown> {
   const json: Record<string, unknown> = { device_id: device.deviceId };
@@ -38,19 +38,20 @@ export function registerDevices(app: FastifyInstance, ctx: HttpContext): void {
     GET: async (request) => {
       const requester = await ctx.authenticate(request);
       const { deviceId } = request.params as { deviceId: string };
-      const device = await ctx.devices.getDevice(requester.userId, deviceId);
+      // An id the database cannot hold names no device.
+      const device = isStorableText(deviceId) ? await ctx.devices.getDevice(requester.userId, deviceId) : null;
       if (!device) throw notFound('No device with this id');
       return deviceJson(device);
     },
     PUT: async (request) => {
       const requester = await ctx.authenticate(request);
       const { deviceId } = request.params as { deviceId: string };
-      const body = parseBody<{ display_name?: string }>(renameSchema, request.body);
+      const body = parseAccountBody<{ display_name?: string }>(renameSchema, request.body);
       if (body.display_name !== undefined && body.display_name.length > MAX_DEVICE_FIELD_LENGTH) {
         throw invalidParam('display_name: must be at most 512 characters');
       }
       // Creating devices here is for application services only; a client may only update its own.
-      const device = await ctx.devices.getDevice(requester.userId, deviceId);
+      const device = isStorableText(deviceId) ? await ctx.devices.getDevice(requester.userId, deviceId) : null;
       if (!device) throw notFound('No device with this id');
       if (body.display_name !== undefined) await ctx.devices.setDisplayName(requester.userId, deviceId, body.display_name);
       return {};
@@ -58,7 +59,8 @@ export function registerDevices(app: FastifyInstance, ctx: HttpContext): void {
     DELETE: async (request) => {
       const requester = await ctx.authenticate(request);
       const { deviceId } = request.params as { deviceId: string };
-      const body = parseBody<{ auth?: unknown }>(deleteSchema, request.body ?? {});
+      checkParam('deviceId', deviceId);
+      const body = parseAccountBody<{ auth?: unknown }>(deleteSchema, request.body ?? {});
       await requireAccountAuth(ctx, request, requester, body.auth);
       // Deleting a device that does not exist (any more) succeeds: the outcome is the same.
       const deleted = await new PostgresDeviceStore(ctx.db).deleteDevices(requester.userId, [deviceId]);
@@ -70,7 +72,7 @@ export function registerDevices(app: FastifyInstance, ctx: HttpContext): void {
   route(app, '/_matrix/client/v3/delete_devices', {
     POST: async (request) => {
       const requester = await ctx.authenticate(request);
-      const body = parseBody<{ auth?: unknown; devices?: string[] }>(deleteManySchema, request.body);
+      const body = parseAccountBody<{ auth?: unknown; devices?: string[] }>(deleteManySchema, request.body);
       if (body.devices === undefined) throw missingParam('devices is required');
       await requireAccountAuth(ctx, request, requester, body.auth);
       const existing = new Set((await ctx.devices.listDevices(requester.userId)).map((d) => d.deviceId));

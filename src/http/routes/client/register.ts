@@ -9,9 +9,10 @@ import { PostgresAccountStore } from '../../../storage/accounts.ts';
 import type { Queryable } from '../../../storage/database.ts';
 import { isUniqueViolation } from '../../../storage/errors.ts';
 import { PostgresProfileStore } from '../../../storage/profiles.ts';
+import { unstorableText } from '../../../storage/text.ts';
 import { PostgresUiaSessionStore } from '../../../storage/uia.ts';
 import type { HttpContext } from '../../context.ts';
-import { MatrixError, forbidden, invalidParam, missingParam } from '../../errors.ts';
+import { MatrixError, badJson, forbidden, invalidParam, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 
@@ -42,6 +43,22 @@ const registerSchema = {
 export const MAX_PASSWORD_LENGTH = 512;
 /** Longest device id or device display name accepted. */
 export const MAX_DEVICE_FIELD_LENGTH = 512;
+
+/**
+ * parseBody, and then no string anywhere in the body may hold what the database cannot store (NUL, unpaired
+ * surrogates): 400 M_BAD_JSON rather than a failed query.
+ */
+export function parseAccountBody<T>(schema: object, body: unknown): T {
+  const parsed = parseBody<T>(schema, body);
+  const where = unstorableText(parsed);
+  if (where !== null) throw badJson(`${where}: strings may not contain NUL or unpaired surrogates`);
+  return parsed;
+}
+
+/** The same check for a path or query parameter. */
+export function checkParam(name: string, value: string): void {
+  if (unstorableText(value) !== null) throw invalidParam(`${name}: may not contain NUL or unpaired surrogates`);
+}
 
 export const REGISTER_FLOWS = [{ stages: ['m.login.dummy'] }];
 
@@ -106,7 +123,7 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
       if (kind !== undefined && kind !== 'user' && kind !== 'guest') throw invalidParam('kind: must be "user" or "guest"');
       if (kind === 'guest') throw new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access is not enabled on this server');
       if (!ctx.config.enableRegistration) throw forbidden('Registration is disabled');
-      const body = parseBody<RegisterBody>(registerSchema, request.body);
+      const body = parseAccountBody<RegisterBody>(registerSchema, request.body);
       checkDeviceFields(body);
       if (body.password !== undefined) checkPassword(body.password);
 
@@ -148,6 +165,7 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
       const username = (request.query as Record<string, unknown>)['username'];
       if (username === undefined || username === '') throw missingParam('username is required');
       if (typeof username !== 'string') throw invalidParam('username: must be given once');
+      checkParam('username', username);
       const localpart = localpartForUsername(username, ctx.config.serverName);
       if (await new PostgresAccountStore(ctx.db).isUserIdTaken(`@${localpart}:${ctx.config.serverName}`)) {
         throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
