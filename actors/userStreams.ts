@@ -9,7 +9,7 @@
 // `lingering` and `idle` are FIFO maps: entries are (re)inserted when a listener leaves, so they are
 // ordered by that time and each sweep stops at the first entry not yet due.
 import type { Membership, StreamNotification, WaitResult } from '../src/notifier.ts';
-import { streamIndex } from '../src/streams/names.ts';
+import { STREAM_NAMES, streamIndex } from '../src/streams/names.ts';
 import { StreamToken } from '../src/streams/token.ts';
 import { USER_STREAM_IDLE_EXPIRY_MS, USER_STREAM_RELISTEN_GRACE_MS } from '../machines/supervisor.ts';
 import type { SystemClock } from './clock.ts';
@@ -79,6 +79,8 @@ export class UserStreamRegistry {
   private waiting = 0;
   /** Requests woken because their stream advanced, since start (for metrics). */
   wakeUps = 0;
+  /** The same, by stream (indexed like STREAM_NAMES). */
+  readonly wakeUpsByStream: number[] = STREAM_NAMES.map(() => 0);
 
   constructor(options: { clock: SystemClock; loadRoomsForUser: LoadRoomsForUser; initialToken?: StreamToken }) {
     this.clock = options.clock;
@@ -245,6 +247,7 @@ export class UserStreamRegistry {
       const w = waiters[0] as Waiter;
       if (position > (w.since.positions[i] ?? 0)) {
         this.wakeUps++;
+        this.wakeUpsByStream[i] = (this.wakeUpsByStream[i] ?? 0) + 1;
         this.finish(s, w, 'advanced');
       }
       return;
@@ -252,6 +255,7 @@ export class UserStreamRegistry {
     for (const w of waiters.slice()) {
       if (position > (w.since.positions[i] ?? 0)) {
         this.wakeUps++;
+        this.wakeUpsByStream[i] = (this.wakeUpsByStream[i] ?? 0) + 1;
         this.finish(s, w, 'advanced');
       }
     }

@@ -14,6 +14,8 @@ import { openDatabase } from './storage/open.ts';
 import { migrate } from './storage/migrations.ts';
 import { createHttpContext } from './http/context.ts';
 import { startActorSystem, type TroupeActors } from '../actors/system.ts';
+import { createAdminPort, type AdminPort } from '../actors/adminPort.ts';
+import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
 import { EventStore } from './storage/events.ts';
 import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
@@ -30,6 +32,9 @@ export interface RunningServer {
   db: Database;
   signingKey: SigningKey;
   actors: TroupeActors;
+  /** The admin port on the actor system (admin API, admin page, metrics). */
+  admin: AdminPort;
+  metrics: TroupeMetrics;
   /** Each listening app with the address it is bound to, e.g. `http://127.0.0.1:8008`. */
   listeners: { app: FastifyInstance; url: string }[];
   close(): Promise<void>;
@@ -73,7 +78,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     now: Date.now,
   });
   const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
-  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms });
+  const admin = createAdminPort(actors);
+  const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
+  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, actors: admin, metrics });
   const listeners: RunningServer['listeners'] = [];
   try {
     const https = config.tls
@@ -84,6 +91,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         const app = buildApp({
           context,
           serverOptions: { forceCloseConnections: 'idle', ...(listener.tls && https ? { https } : {}) },
+          resources: listener.resources,
         });
         await app.listen({ host, port: listener.port });
         const { address, port } = app.server.address() as AddressInfo;
@@ -117,5 +125,5 @@ export async function startServer(config: Config, logger: Logger, options: Start
     })();
     return closing;
   };
-  return { config, db, signingKey, actors, listeners, close };
+  return { config, db, signingKey, actors, admin, metrics, listeners, close };
 }

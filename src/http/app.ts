@@ -7,6 +7,8 @@ import { MatrixError, notJson, tooLarge, unrecognized } from './errors.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerClientRoutes } from './routes/client/index.ts';
 import { registerAdminRoutes } from './routes/admin/index.ts';
+import { registerMetrics } from './routes/admin/metrics.ts';
+import type { ListenerResource } from '../config/config.ts';
 
 export interface AppDeps {
   context: HttpContext;
@@ -14,6 +16,8 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Extra options for the underlying server (e.g. `https` for a TLS listener). */
   serverOptions?: Pick<FastifyServerOptions, 'forceCloseConnections'> & { https?: { cert: Buffer; key: Buffer } };
+  /** What this listener serves; `/metrics` only where `metrics` is listed. Default: everything but metrics. */
+  resources?: readonly ListenerResource[];
 }
 
 const CORS_HEADERS = {
@@ -70,6 +74,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.addHook('onResponse', async (request, reply) => {
     const startedAt = (request as { startedAt?: bigint }).startedAt ?? process.hrtime.bigint();
+    // By route pattern (never the raw URL, which holds ids and would make unbounded label values).
+    deps.context.metrics?.observeHttp(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      Number(process.hrtime.bigint() - startedAt) / 1e9,
+    );
     log.info(
       {
         method: request.method,
@@ -99,5 +110,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerHealth(app);
   registerClientRoutes(app, deps.context);
   registerAdminRoutes(app, deps.context);
+  if (deps.resources?.includes('metrics')) registerMetrics(app, deps.context);
   return app;
 }

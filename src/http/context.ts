@@ -7,6 +7,8 @@ import type { Notifier } from '../notifier.ts';
 import type { SigningKey } from '../protocol/signing.ts';
 import type { Database } from '../storage/database.ts';
 import type { RoomService } from '../rooms/service.ts';
+import type { ActorsPort } from '../admin/actorsPort.ts';
+import type { TroupeMetrics } from '../metrics/metrics.ts';
 import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
 import { PostgresUserStore, type UserStore } from '../storage/users.ts';
 import { authenticate, type Requester } from './auth.ts';
@@ -21,6 +23,10 @@ export interface HttpContext {
   devices: DeviceStore;
   /** Rooms, events and membership (src/rooms). */
   rooms: RoomService;
+  /** The actor system as the admin API and page see it (absent when assembled without one). */
+  actors?: ActorsPort;
+  /** Prometheus metrics (absent when assembled without them). */
+  metrics?: TroupeMetrics;
   /** Milliseconds since the Unix epoch; tests may pin it. */
   now(): number;
   /** The requester of an authenticated endpoint, or a 401 Matrix error. */
@@ -34,6 +40,8 @@ export interface HttpContextParts {
   signingKey: SigningKey;
   notifier: Notifier;
   rooms: RoomService;
+  actors?: ActorsPort;
+  metrics?: TroupeMetrics;
   now?: () => number;
 }
 

@@ -43,4 +43,6 @@ export interface Database extends Queryable {
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /** Pooled backends only (PostgreSQL): connections open, idle, and requests waiting for one (for metrics). */
+  poolUsage?(): { total: number; idle: number; waiting: number };
 }

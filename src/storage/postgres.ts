@@ -99,6 +99,10 @@ class PostgresDatabase implements Database {
     return toResult<Row>(await this.#pool.query(sql, params as unknown[] | undefined));
   }
 
+  poolUsage(): { total: number; idle: number; waiting: number } {
+    return { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount };
+  }
+
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     assertNotInsideTransaction(this, 'transaction');
     const client = await this.#pool.connect();

@@ -2,7 +2,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpContext } from '../../context.ts';
 import { registerSharedSecretRegistration } from './register.ts';
+import { registerSynapseAdmin } from './synapse.ts';
+import { registerTroupeAdmin } from './troupe.ts';
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: HttpContext): void {
   registerSharedSecretRegistration(app, ctx);
+  registerSynapseAdmin(app, ctx);
+  registerTroupeAdmin(app, ctx);
 }
