@@ -40,6 +40,14 @@ export interface Config {
   registrationSharedSecret?: string;
   appServiceConfigFiles: string[];
   federationIpRangeBlacklist: string[];
+  /** Only these servers may federate with us; undefined: every server may. */
+  federationDomainWhitelist?: string[];
+  /** PEM files of extra certificate authorities trusted for outbound federation (on top of the default store). */
+  federationCustomCaList: string[];
+  /** Notary servers asked for a server's keys when the server itself cannot be reached. Default: none. */
+  trustedKeyServers: { serverName: string; verifyKeys: Record<string, string> }[];
+  /** Serve /.well-known/matrix/server pointing at public_baseurl's host (port 443 unless it names one). */
+  serveServerWellknown: boolean;
   federation: { minRetryIntervalMs: number; retryMultiplier: number; maxRetryIntervalMs: number };
   rateLimits: Record<string, RateLimit>;
   logging: { level: string; pretty: boolean };
@@ -122,6 +130,10 @@ interface RawConfig {
   registration_shared_secret?: string;
   app_service_config_files?: string[];
   federation_ip_range_blacklist?: string[];
+  federation_domain_whitelist?: string[] | null;
+  federation_custom_ca_list?: string[];
+  trusted_key_servers?: { server_name: string; verify_keys: Record<string, string> }[];
+  serve_server_wellknown?: boolean;
   federation?: {
     destination_min_retry_interval?: Duration;
     destination_retry_multiplier?: number;
@@ -231,6 +243,10 @@ export function normaliseConfig(raw: RawConfig, env: NodeJS.ProcessEnv, developm
     ...(raw.registration_shared_secret ? { registrationSharedSecret: raw.registration_shared_secret } : {}),
     appServiceConfigFiles: raw.app_service_config_files ?? [],
     federationIpRangeBlacklist: raw.federation_ip_range_blacklist ?? DEFAULT_FEDERATION_IP_RANGE_BLACKLIST,
+    ...(raw.federation_domain_whitelist ? { federationDomainWhitelist: raw.federation_domain_whitelist } : {}),
+    federationCustomCaList: (raw.federation_custom_ca_list ?? []).map((file) => path.resolve(file)),
+    trustedKeyServers: (raw.trusted_key_servers ?? []).map((s) => ({ serverName: s.server_name, verifyKeys: s.verify_keys })),
+    serveServerWellknown: raw.serve_server_wellknown ?? false,
     federation: {
       minRetryIntervalMs,
       retryMultiplier: fed.destination_retry_multiplier ?? 2,

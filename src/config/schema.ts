@@ -93,6 +93,26 @@ export const configSchema = {
     registration_shared_secret: { type: 'string', minLength: 1 },
     app_service_config_files: { type: 'array', items: { type: 'string', minLength: 1 } },
     federation_ip_range_blacklist: { type: 'array', items: { type: 'string', format: 'cidr' } },
+    federation_domain_whitelist: { type: ['array', 'null'], items: { type: 'string', format: 'server-name' } },
+    federation_custom_ca_list: { type: 'array', items: { type: 'string', minLength: 1 } },
+    trusted_key_servers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['server_name', 'verify_keys'],
+        properties: {
+          server_name: { type: 'string', format: 'server-name' },
+          verify_keys: {
+            type: 'object',
+            minProperties: 1,
+            propertyNames: { pattern: '^ed25519:[A-Za-z0-9_]+$' },
+            additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}={0,1}$' },
+          },
+        },
+      },
+    },
+    serve_server_wellknown: { type: 'boolean' },
     federation: {
       type: 'object',
       additionalProperties: false,
