@@ -7,7 +7,7 @@ import type { Queryable } from '../storage/database.ts';
 import { PostgresDeviceStore } from '../storage/devices.ts';
 import { PostgresRefreshTokenStore } from '../storage/refreshTokens.ts';
 import { generateAccessToken, generateDeviceId, hashAccessToken } from './accessTokens.ts';
-import { verifyPassword } from './passwords.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
 import { StageFailure, type StageHandler } from './uia.ts';
 
 /** Lifetime of an access token issued with a refresh token (Synapse's default is the same five minutes). */
@@ -57,17 +57,27 @@ export async function findLoginAccount(db: Queryable, userId: string): Promise<A
 
 const INVALID_CREDENTIALS = 'Invalid username or password';
 
+// A login for an unknown user (or one without a password) still spends one password check, so that the answer's
+// timing does not tell which user ids exist.
+let dummyHash: Promise<string> | undefined;
+async function spendPasswordCheck(password: string): Promise<void> {
+  dummyHash ??= hashPassword('not a password of anyone');
+  await verifyPassword(password, await dummyHash);
+}
+
 /**
  * Checks a user's password login. Returns the account; throws 403 M_FORBIDDEN for an unknown user or a wrong
  * password (the same message for both) and 403 M_USER_DEACTIVATED for a deactivated account.
  */
 export async function checkPasswordLogin(db: Queryable, userId: string, password: string): Promise<AccountRecord> {
   const account = await findLoginAccount(db, userId);
-  if (!account) throw new MatrixError(403, 'M_FORBIDDEN', INVALID_CREDENTIALS);
-  if (account.deactivated) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated');
-  if (account.passwordHash === null || !(await verifyPassword(password, account.passwordHash))) {
+  if (!account || account.passwordHash === null) {
+    await spendPasswordCheck(password);
+    if (account?.deactivated) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated');
     throw new MatrixError(403, 'M_FORBIDDEN', INVALID_CREDENTIALS);
   }
+  if (!(await verifyPassword(password, account.passwordHash))) throw new MatrixError(403, 'M_FORBIDDEN', INVALID_CREDENTIALS);
+  if (account.deactivated) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated');
   return account;
 }
 

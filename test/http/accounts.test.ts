@@ -235,6 +235,8 @@ forEachBackend('accounts', (backend) => {
 
     await server.running.db.query('UPDATE users SET deactivated = true WHERE user_id = $1', [alice.userId]);
     await fails(server, 'POST', `${V3}/login`, 403, 'M_USER_DEACTIVATED', { body: { type: 'm.login.password', user: 'alice', password: 'right' } });
+    // With a password hash still present, only the right password learns that the account is deactivated.
+    await fails(server, 'POST', `${V3}/login`, 403, 'M_FORBIDDEN', { body: { type: 'm.login.password', user: 'alice', password: 'wrong' } });
   });
 
   test('refresh: rotates the pair; the used refresh token and the old access token stop working', async (t) => {
