@@ -46,9 +46,13 @@ export function sharedSecretMac(secret: string, nonce: string, username: string,
   return hmac.digest('hex');
 }
 
+// Nonces live in memory, shared by every listener of one server (each listener has its own app): they last a
+// minute, and a restart only means asking for a new one.
+const noncesByServer = new WeakMap<HttpContext, Map<string, number>>();
+
 export function registerSharedSecretRegistration(app: FastifyInstance, ctx: HttpContext): void {
-  // Nonces live in memory: they last a minute, and a restart only means asking for a new one.
-  const nonces = new Map<string, number>();
+  let nonces = noncesByServer.get(ctx);
+  if (!nonces) noncesByServer.set(ctx, (nonces = new Map()));
   const sweep = (now: number) => {
     for (const [nonce, expires] of nonces) if (expires <= now) nonces.delete(nonce);
   };
