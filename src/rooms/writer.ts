@@ -26,7 +26,7 @@ import type { Database } from '../storage/database.ts';
 import { EventStore, persistEventBatch, type EventToPersist, type StoredEvent } from '../storage/events.ts';
 import type { Membership, Notifier } from '../notifier.ts';
 import type { StreamIdGenerator } from '../streams/idGenerator.ts';
-import { RoomError, eventTooLarge, roomBadJson, roomForbidden, roomNotFound } from './errors.ts';
+import { RoomError, eventTooLarge, roomBadJson, roomForbidden } from './errors.ts';
 
 /** What a caller asks for; the writer fills in everything else. */
 export interface EventDraft {
@@ -77,6 +77,8 @@ interface RoomQueue {
 }
 
 const MAX_BATCH = 100;
+/** How many committed txn keys are remembered in memory (a request's lookup-to-batch window is milliseconds). */
+const RECENT_TXNS = 100_000;
 
 export interface RoomWriterOptions {
   db: Database;
@@ -100,6 +102,8 @@ export class RoomWriter {
   private readonly caches = new Map<string, RoomCache>();
   /** Committed events waiting for the stream position to reach them, by stream ordering. */
   private readonly pending = new Map<number, PendingNotification>();
+  /** Txn keys committed recently, oldest first (bounded), for requests that looked the DB up before the commit. */
+  private readonly recentTxns = new Map<string, string>();
 
   constructor(opts: RoomWriterOptions) {
     this.opts = opts;
@@ -176,20 +180,9 @@ export class RoomWriter {
     }
     const now = this.opts.now();
     // Transaction ids already used, from earlier (committed) batches of this room or earlier in this batch.
-    const earlier = new Map<string, string>();
-    const withTxn = jobs.filter((j) => j.draft.txn);
-    if (withTxn.length > 0) {
-      try {
-        for (const job of withTxn) {
-          const txn = job.draft.txn as NonNullable<EventDraft['txn']>;
-          const id = await this.events.eventIdForTxn(job.draft.sender, txn.deviceId, txn.txnId);
-          if (id !== null) earlier.set(txnKey(job.draft.sender, txn), id);
-        }
-      } catch (error) {
-        for (const job of jobs) job.reject(error);
-        return;
-      }
-    }
+    // Transaction ids: the caller looked the DB up before queueing (see RoomService.send); what committed since then
+    // is in recentTxns, and repeats within this batch are caught below.
+    const earlier = this.recentTxns;
     const overlay = new Map<StateKey, RoomEvent>();
     const built: Built[] = [];
     const accepted: Job[] = [];
@@ -242,7 +235,7 @@ export class RoomWriter {
     const cached = this.caches.get(roomId);
     if (cached) return cached;
     const room = await this.events.getRoom(roomId);
-    if (!room) throw roomNotFound(`Unknown room ${roomId}`);
+    if (!room) throw roomForbidden(`Unknown room ${roomId}`);
     const v = getRoomVersion(room.version);
     if (!v) throw new RoomError(500, 'M_UNKNOWN', `room ${roomId} has an unknown version ${room.version}`);
     const [state, extremities] = await Promise.all([this.events.currentState(roomId), this.events.forwardExtremities(roomId)]);
@@ -344,10 +337,13 @@ export class RoomWriter {
         };
       });
       const last = built.at(-1)?.event;
-      await db.transaction((tx) =>
-        persistEventBatch(tx, { roomId, events: rows, extremities: last ? [last.event_id] : [], now, ...(newRoom ? { newRoom } : {}) }),
-      );
+      await persistEventBatch(db, { roomId, events: rows, extremities: last ? [last.event_id] : [], now, ...(newRoom ? { newRoom } : {}) });
       committed = true;
+      for (const row of rows) {
+        if (!row.txn) continue;
+        this.recentTxns.set(txnKey(row.txn.userId, row.txn), row.eventId);
+        if (this.recentTxns.size > RECENT_TXNS) this.recentTxns.delete(this.recentTxns.keys().next().value as string);
+      }
       // The cache follows the commit: new state, one extremity.
       for (const [key, event] of overlay) cache.state.set(key, event);
       if (last) cache.extremities = [last];

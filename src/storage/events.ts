@@ -1,7 +1,7 @@
 // Events, the DAG edges, state and memberships (migrations/0004). One write path, `persistEventBatch`, stores a
 // batch of already-authorised events of one room in the caller's transaction; everything else reads.
 import type { JsonObject } from '../protocol/json.ts';
-import type { Queryable } from './database.ts';
+import type { Database, Queryable } from './database.ts';
 
 export interface StoredEvent {
   streamOrdering: number;
@@ -83,111 +83,113 @@ export function toStoredEvent(r: EventRow): StoredEvent {
   };
 }
 
-/** `($1, $2, ...), ($n, ...)` for a multi-row insert of `rows` rows of `width` columns. */
-function placeholders(rows: number, width: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < rows; i++) {
-    const cols: string[] = [];
-    for (let j = 1; j <= width; j++) cols.push(`$${i * width + j}`);
-    out.push(`(${cols.join(', ')})`);
-  }
-  return out.join(', ');
+/**
+ * Writes a batch of one room's events with everything that goes with them: DAG edges, forward extremities, txn ids,
+ * state history, current state, local memberships and redaction marks. It is ONE statement (data-modifying CTEs over
+ * unnest()ed arrays), so it is atomic without an explicit transaction and costs one round trip whatever the batch
+ * size. A new room's row must exist first (see `persistEventBatch`).
+ */
+export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<void> {
+  const { roomId, events } = batch;
+  if (events.length === 0) return;
+  const edges = events.flatMap((e) => e.prevEvents.map((p) => [e.eventId, p] as const));
+  const auth = events.flatMap((e) => e.authEvents.map((a) => [e.eventId, a] as const));
+  const txns = events.filter((e) => e.txn !== null);
+  const state = events.filter((e) => e.stateKey !== null);
+  // Several changes to one key in a batch: the last one is current.
+  const latest = new Map<string, EventToPersist>();
+  for (const e of state) latest.set(`${e.type}\u0000${e.stateKey}`, e);
+  const current = [...latest.values()];
+  const members = current.filter((e) => e.localMember && e.stateKey !== null && e.membership !== null);
+  // A redaction of an event in the same batch is marked on the row being inserted; others by an UPDATE.
+  const redactedBy = new Map<string, string>();
+  for (const e of events) if (e.type === 'm.room.redaction' && e.redacts !== null) redactedBy.set(e.redacts, e.eventId);
+  const inBatch = new Set(events.map((e) => e.eventId));
+  const redactions = [...redactedBy].filter(([target]) => !inBatch.has(target));
+  await q.query(
+    `WITH
+       ev AS (INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu, redacted_by)
+              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+                                   $8::bigint[], $9::text[], $10::text[], $11::text[])),
+       ed AS (INSERT INTO event_edges (event_id, prev_event_id) SELECT * FROM unnest($12::text[], $13::text[]) ON CONFLICT DO NOTHING),
+       au AS (INSERT INTO event_auth (event_id, auth_event_id) SELECT * FROM unnest($14::text[], $15::text[]) ON CONFLICT DO NOTHING),
+       fd AS (DELETE FROM forward_extremities WHERE room_id = $16::text),
+       fi AS (INSERT INTO forward_extremities (room_id, event_id) SELECT $16::text, x FROM unnest($17::text[]) AS x),
+       tx AS (INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, created_ts)
+              SELECT u, d, t, e, $16::text, $18::bigint FROM unnest($19::text[], $20::text[], $21::text[], $22::text[]) AS k(u, d, t, e)
+              ON CONFLICT DO NOTHING),
+       sh AS (INSERT INTO state_history (room_id, stream_ordering, type, state_key, event_id, prev_event_id, membership)
+              SELECT $16::text, * FROM unnest($23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[])),
+       cs AS (INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)
+              SELECT $16::text, * FROM unnest($29::text[], $30::text[], $31::text[], $32::bigint[], $33::text[])
+              ON CONFLICT (room_id, type, state_key)
+              DO UPDATE SET event_id = EXCLUDED.event_id, stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership),
+       lm AS (INSERT INTO local_memberships (user_id, room_id, membership, event_id, stream_ordering, forgotten)
+              SELECT u, $16::text, m, e, o, false FROM unnest($34::text[], $35::text[], $36::text[], $37::bigint[]) AS k(u, m, e, o)
+              ON CONFLICT (user_id, room_id)
+              DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
+                            stream_ordering = EXCLUDED.stream_ordering, forgotten = false),
+       rd AS (UPDATE events SET redacted_by = k.r FROM unnest($38::text[], $39::text[]) AS k(target, r)
+               WHERE events.event_id = k.target AND events.room_id = $16::text AND events.redacted_by IS NULL)
+     SELECT 1`,
+    [
+      events.map((e) => e.streamOrdering),
+      events.map((e) => e.eventId),
+      events.map((e) => e.roomId),
+      events.map((e) => e.type),
+      events.map((e) => e.stateKey),
+      events.map((e) => e.sender),
+      events.map((e) => e.depth),
+      events.map((e) => e.originServerTs),
+      events.map((e) => e.redacts),
+      events.map((e) => JSON.stringify(e.pdu)),
+      events.map((e) => redactedBy.get(e.eventId) ?? null),
+      edges.map((x) => x[0]),
+      edges.map((x) => x[1]),
+      auth.map((x) => x[0]),
+      auth.map((x) => x[1]),
+      roomId,
+      [...batch.extremities],
+      batch.now,
+      txns.map((e) => e.txn?.userId ?? ''),
+      txns.map((e) => e.txn?.deviceId ?? ''),
+      txns.map((e) => e.txn?.txnId ?? ''),
+      txns.map((e) => e.eventId),
+      state.map((e) => e.streamOrdering),
+      state.map((e) => e.type),
+      state.map((e) => e.stateKey),
+      state.map((e) => e.eventId),
+      state.map((e) => e.replacesState),
+      state.map((e) => e.membership),
+      current.map((e) => e.type),
+      current.map((e) => e.stateKey),
+      current.map((e) => e.eventId),
+      current.map((e) => e.streamOrdering),
+      current.map((e) => e.membership),
+      members.map((e) => e.stateKey),
+      members.map((e) => e.membership),
+      members.map((e) => e.eventId),
+      members.map((e) => e.streamOrdering),
+      redactions.map((x) => x[0]),
+      redactions.map((x) => x[1]),
+    ],
+  );
 }
 
-/** Writes a batch of one room's events, their edges, state, memberships and txn ids, in `tx`. */
-export async function persistEventBatch(tx: Queryable, batch: EventBatch): Promise<void> {
-  const { roomId, events } = batch;
-  if (batch.newRoom) {
-    const r = batch.newRoom;
+/** Stores a batch: a new room's row and its first events in one transaction, otherwise the single statement. */
+export async function persistEventBatch(db: Database, batch: EventBatch): Promise<void> {
+  const newRoom = batch.newRoom;
+  if (!newRoom) return writeEventBatch(db, batch);
+  await db.transaction(async (tx) => {
     await tx.query('INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES ($1, $2, $3, $4, $5)', [
-      roomId,
-      r.version,
-      r.creator,
-      r.isPublic,
-      r.createdTs,
+      batch.roomId,
+      newRoom.version,
+      newRoom.creator,
+      newRoom.isPublic,
+      newRoom.createdTs,
     ]);
-  }
-  if (events.length === 0) return;
-  await tx.query(
-    `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu)
-     VALUES ${placeholders(events.length, 10)}`,
-    events.flatMap((e) => [
-      e.streamOrdering,
-      e.eventId,
-      e.roomId,
-      e.type,
-      e.stateKey,
-      e.sender,
-      e.depth,
-      e.originServerTs,
-      e.redacts,
-      JSON.stringify(e.pdu),
-    ]),
-  );
-  const edges = events.flatMap((e) => e.prevEvents.map((p) => [e.eventId, p]));
-  if (edges.length > 0) {
-    await tx.query(`INSERT INTO event_edges (event_id, prev_event_id) VALUES ${placeholders(edges.length, 2)} ON CONFLICT DO NOTHING`, edges.flat());
-  }
-  const auth = events.flatMap((e) => e.authEvents.map((a) => [e.eventId, a]));
-  if (auth.length > 0) {
-    await tx.query(`INSERT INTO event_auth (event_id, auth_event_id) VALUES ${placeholders(auth.length, 2)} ON CONFLICT DO NOTHING`, auth.flat());
-  }
-  await tx.query('DELETE FROM forward_extremities WHERE room_id = $1', [roomId]);
-  if (batch.extremities.length > 0) {
-    await tx.query(
-      `INSERT INTO forward_extremities (room_id, event_id) VALUES ${placeholders(batch.extremities.length, 2)}`,
-      batch.extremities.flatMap((id) => [roomId, id]),
-    );
-  }
-
-  const state = events.filter((e) => e.stateKey !== null);
-  if (state.length > 0) {
-    await tx.query(
-      `INSERT INTO state_history (room_id, stream_ordering, type, state_key, event_id, prev_event_id, membership)
-       VALUES ${placeholders(state.length, 7)}`,
-      state.flatMap((e) => [roomId, e.streamOrdering, e.type, e.stateKey, e.eventId, e.replacesState, e.membership]),
-    );
-    // Several changes to one key in a batch: the last one is current.
-    const latest = new Map<string, EventToPersist>();
-    for (const e of state) latest.set(`${e.type}\u0000${e.stateKey}`, e);
-    const current = [...latest.values()];
-    await tx.query(
-      `INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)
-       VALUES ${placeholders(current.length, 6)}
-       ON CONFLICT (room_id, type, state_key)
-       DO UPDATE SET event_id = EXCLUDED.event_id, stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership`,
-      current.flatMap((e) => [roomId, e.type, e.stateKey, e.eventId, e.streamOrdering, e.membership]),
-    );
-    const members = current.filter((e) => e.localMember && e.stateKey !== null && e.membership !== null);
-    if (members.length > 0) {
-      await tx.query(
-        `INSERT INTO local_memberships (user_id, room_id, membership, event_id, stream_ordering, forgotten)
-         VALUES ${placeholders(members.length, 6)}
-         ON CONFLICT (user_id, room_id)
-         DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
-                       stream_ordering = EXCLUDED.stream_ordering, forgotten = false`,
-        members.flatMap((e) => [e.stateKey, roomId, e.membership, e.eventId, e.streamOrdering, false]),
-      );
-    }
-  }
-
-  for (const e of events) {
-    if (e.type === 'm.room.redaction' && e.redacts !== null) {
-      await tx.query('UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND room_id = $3 AND redacted_by IS NULL', [
-        e.eventId,
-        e.redacts,
-        roomId,
-      ]);
-    }
-  }
-
-  const txns = events.filter((e) => e.txn !== null);
-  if (txns.length > 0) {
-    await tx.query(
-      `INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, created_ts) VALUES ${placeholders(txns.length, 6)}`,
-      txns.flatMap((e) => [e.txn?.userId, e.txn?.deviceId, e.txn?.txnId, e.eventId, roomId, batch.now]),
-    );
-  }
+    await writeEventBatch(tx, batch);
+  });
 }
 
 export interface RoomRow {
@@ -324,6 +326,18 @@ export class EventStore {
       [userId, deviceId, txnId],
     );
     return rows[0]?.event_id ?? null;
+  }
+
+  /** The events already sent with any of these (user, device, txn id) keys, keyed `user\0device\0txn`. */
+  async eventIdsForTxns(keys: readonly { userId: string; deviceId: string; txnId: string }[]): Promise<Map<string, string>> {
+    if (keys.length === 0) return new Map();
+    const { rows } = await this.db.query<{ user_id: string; device_id: string; txn_id: string; event_id: string }>(
+      `SELECT t.user_id, t.device_id, t.txn_id, t.event_id
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, device_id, txn_id)
+         JOIN event_txn_ids t ON t.user_id = k.user_id AND t.device_id = k.device_id AND t.txn_id = k.txn_id`,
+      [keys.map((k) => k.userId), keys.map((k) => k.deviceId), keys.map((k) => k.txnId)],
+    );
+    return new Map(rows.map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id]));
   }
 
   /** The txn ids the given device used for any of these events. */

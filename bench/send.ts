@@ -1,0 +1,121 @@
+// `npm run bench -- send [postgres://...] [--messages N] [--rounds R]`: messages per second into one room over real
+// HTTP (PUT /rooms/{roomId}/send/m.room.message/{txnId}) from 1 client and from 10 concurrent clients, each client
+// sending its next message as soon as the previous one is answered (the clients run in a worker thread,
+// bench/send/clients.ts, so they do not share the server's event loop). A request is answered only after its event is
+// committed. Uses PostgreSQL when a URL is given (or TEST_DATABASE_URL is set): a throwaway database is created and
+// dropped; otherwise PGlite in memory. Reports throughput and the median latency per request, median of R rounds.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import pg from 'pg';
+import type { BenchRow } from './run.ts';
+import { generateAccessToken, generateDeviceId, hashAccessToken } from '../src/auth/accessTokens.ts';
+import { normaliseConfig } from '../src/config/config.ts';
+import { createLogger } from '../src/log.ts';
+import { MIGRATIONS_DIR, startServer } from '../src/main.ts';
+import type { Database } from '../src/storage/database.ts';
+import { migrate } from '../src/storage/migrations.ts';
+import { openDatabase } from '../src/storage/open.ts';
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+function arg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+interface Backend {
+  db: Database;
+  name: string;
+  close(): Promise<void>;
+}
+
+async function openBackend(url: string | undefined): Promise<Backend> {
+  if (!url) {
+    const db = await openDatabase({ backend: 'pglite', path: 'memory://' });
+    await migrate(db, { migrationsDir: MIGRATIONS_DIR });
+    return { db, name: 'PGlite (in memory)', close: () => db.close() };
+  }
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const name = `troupe_bench_send_${process.pid}`;
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const dbUrl = new URL(url);
+  dbUrl.pathname = `/${name}`;
+  const db = await openDatabase({ backend: 'postgres', url: dbUrl.toString(), poolMax: 10 });
+  await migrate(db, { migrationsDir: MIGRATIONS_DIR });
+  return {
+    db,
+    name: 'PostgreSQL',
+    close: async () => {
+      await db.close();
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+async function addUser(db: Database, userId: string): Promise<string> {
+  const token = generateAccessToken();
+  const deviceId = generateDeviceId();
+  const now = Date.now();
+  await db.query('INSERT INTO users (user_id, password_hash, admin, creation_ts) VALUES ($1, null, false, $2)', [userId, now]);
+  await db.query('INSERT INTO devices (user_id, device_id, created_ts) VALUES ($1, $2, $3)', [userId, deviceId, now]);
+  await db.query('INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES ($1, $2, $3, $4)', [hashAccessToken(token), userId, deviceId, now]);
+  return token;
+}
+
+async function request(url: string, method: string, token: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+export async function run(args: string[]): Promise<BenchRow[]> {
+  const url = args.find((a) => a.startsWith('postgres://') || a.startsWith('postgresql://')) ?? process.env['TEST_DATABASE_URL'];
+  const messages = arg(args, '--messages', 3000);
+  const rounds = arg(args, '--rounds', 3);
+  const backend = await openBackend(url);
+  const dataDirectory = await mkdtemp(path.join(tmpdir(), 'troupe-bench-send-'));
+  const config = normaliseConfig({ server_name: 'bench.local', data_directory: dataDirectory, listeners: [{ port: 0, bind_addresses: ['127.0.0.1'] }] } as Parameters<typeof normaliseConfig>[0], {});
+  const server = await startServer(config, createLogger({ level: 'silent' }), { db: backend.db });
+  const base = `${server.listeners[0]?.url}/_matrix/client/v3`;
+  const rows: BenchRow[] = [];
+  try {
+    const tokens = await Promise.all(Array.from({ length: 10 }, (_, i) => addUser(backend.db, `@sender${i}:bench.local`)));
+    const owner = tokens[0] as string;
+    const created = await request(`${base}/createRoom`, 'POST', owner, { preset: 'public_chat' });
+    const roomId = encodeURIComponent(created['room_id'] as string);
+    for (const token of tokens.slice(1)) await request(`${base}/rooms/${roomId}/join`, 'POST', token, {});
+
+    let round = 0;
+    const phase = (clients: number, total: number) =>
+      new Promise<{ rate: number; latency: number }>((resolve, reject) => {
+        const worker = new Worker(new URL('./send/clients.ts', import.meta.url), {
+          workerData: { base, roomId, tokens: tokens.slice(0, clients), perClient: Math.ceil(total / clients), txnPrefix: `r${++round}-` },
+        });
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+
+    await phase(10, 500); // warm-up: JIT, connection pools, the room's cached state
+    for (const clients of [1, 10]) {
+      const results = [];
+      for (let r = 0; r < rounds; r++) results.push(await phase(clients, messages));
+      const note = `${backend.name}, ${messages} messages per round, median of ${rounds}: ${results.map((x) => Math.round(x.rate)).join(', ')} msg/s`;
+      rows.push({ name: `send, ${clients} client${clients > 1 ? 's' : ''}`, value: median(results.map((x) => x.rate)), unit: 'msg/s', note });
+      rows.push({ name: `send latency, ${clients} client${clients > 1 ? 's' : ''}`, value: median(results.map((x) => x.latency)), unit: 'ms (median)' });
+    }
+  } finally {
+    await server.close();
+    await backend.close();
+    await rm(dataDirectory, { recursive: true, force: true });
+  }
+  return rows;
+}
