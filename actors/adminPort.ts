@@ -41,7 +41,7 @@ function listingOf(id: string, actor: AnyActorRef): ActorListing {
       ...destinationFigures(c),
       lastRetryTs: c.lastRetryTs,
       // When the back-off ends, as far as the last failure's time tells.
-      nextRetryAt: backingOff && c.lastRetryTs !== null ? c.lastRetryTs + c.backoffDelayMs : null,
+      nextRetryAt: backingOff && c.lastRetryTs !== null ? c.lastRetryTs + c.retryIntervalMs : null,
     };
   }
   return { id, kind, state: stateString(snapshot.value), figures };
