@@ -414,6 +414,46 @@ export class RoomService {
     return { chunk, start, ...(more ? { end: cursor } : {}), state };
   }
 
+  /** GET /context: the event, up to `limit` visible events around it, and the state at the last one returned. */
+  async context(
+    requester: Requester,
+    roomId: string,
+    eventId: string,
+    limit: number,
+    filter?: RoomEventFilter,
+  ): Promise<{ event: JsonObject; before: JsonObject[]; after: JsonObject[]; start: number; end: number; state: JsonObject[] }> {
+    const event = await this.event(requester, roomId, eventId);
+    const stored = (await this.events.getEvent(eventId)) as StoredEvent;
+    const beforeLimit = Math.floor(limit / 2);
+    const afterLimit = limit - beforeLimit;
+    const [before, after] = await Promise.all([
+      beforeLimit > 0
+        ? this.messages(requester, roomId, { dir: 'b', from: stored.streamOrdering - 1, limit: beforeLimit, ...(filter ? { filter } : {}) })
+        : Promise.resolve({ chunk: [], start: stored.streamOrdering - 1, state: [] }),
+      afterLimit > 0
+        ? this.messages(requester, roomId, { dir: 'f', from: stored.streamOrdering, limit: afterLimit, ...(filter ? { filter } : {}) })
+        : Promise.resolve({ chunk: [], start: stored.streamOrdering, state: [] }),
+    ]);
+    const lastAfter = after.chunk.at(-1);
+    const lastOrdering = lastAfter ? ((await this.events.getEvent(lastAfter['event_id'] as string))?.streamOrdering ?? stored.streamOrdering) : stored.streamOrdering;
+    const firstBefore = before.chunk.at(-1);
+    const firstOrdering = firstBefore ? ((await this.events.getEvent(firstBefore['event_id'] as string))?.streamOrdering ?? stored.streamOrdering) : stored.streamOrdering;
+    const version = this.version((await this.requireRoom(roomId)).version);
+    let stateEvents = await this.events.stateAt(roomId, lastOrdering);
+    if (filter?.lazy_load_members) {
+      const senders = new Set([stored.sender, ...[...before.chunk, ...after.chunk].map((e) => e['sender'] as string)]);
+      stateEvents = stateEvents.filter((e) => e.type !== 'm.room.member' || (e.stateKey !== null && senders.has(e.stateKey)));
+    }
+    return {
+      event,
+      before: before.chunk,
+      after: after.chunk,
+      start: firstOrdering - 1,
+      end: lastOrdering,
+      state: await this.format(requester, version, stateEvents),
+    };
+  }
+
   /** Client-format events with the requester's txn ids and the redactions that redacted them. */
   async format(requester: Requester, version: RoomVersion, events: readonly StoredEvent[]): Promise<JsonObject[]> {
     const own = events.filter((e) => e.sender === requester.userId).map((e) => e.eventId);

@@ -84,6 +84,31 @@ forEachBackend('room timeline over HTTP', (backend) => {
     await fails(s, 'GET', `${base}?dir=b`, undefined, undefined, 401, 'M_MISSING_TOKEN');
   });
 
+  test('context: events around an event, tokens that continue with /messages, state at the last event', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const eve = await newUser(s, 'eve');
+    const roomId = await createRoom(s, alice);
+    const ids: string[] = [];
+    for (let i = 1; i <= 9; i++) ids.push(await sendMessage(s, alice, roomId, `c${i}`));
+    const middle = ids[4] as string;
+    const onlyMessages = enc('{"types":["m.room.message"]}');
+    const ctx = await call(s, 'GET', `${V3}/rooms/${enc(roomId)}/context/${enc(middle)}?limit=4&filter=${onlyMessages}`, alice);
+    assert.equal((ctx['event'] as ClientEvent).event_id, middle);
+    assert.deepEqual(bodies(ctx['events_before']), ['c4', 'c3']);
+    assert.deepEqual(bodies(ctx['events_after']), ['c6', 'c7']);
+    assert.ok((ctx['state'] as ClientEvent[]).some((e) => e.type === 'm.room.create'));
+    const earlier = await messages(s, alice, roomId, `dir=b&limit=10&filter=${onlyMessages}&from=${enc(ctx['start'] as string)}`);
+    assert.deepEqual(bodies(earlier['chunk']), ['c2', 'c1']);
+    const later = await messages(s, alice, roomId, `dir=f&limit=10&filter=${onlyMessages}&from=${enc(ctx['end'] as string)}`);
+    assert.deepEqual(bodies(later['chunk']), ['c8', 'c9']);
+    const zero = await call(s, 'GET', `${V3}/rooms/${enc(roomId)}/context/${enc(middle)}?limit=0`, alice);
+    assert.deepEqual([zero['events_before'], zero['events_after']], [[], []]);
+    await fails(s, 'GET', `${V3}/rooms/${enc(roomId)}/context/${enc(middle)}`, eve, undefined, 404, 'M_NOT_FOUND');
+    await fails(s, 'GET', `${V3}/rooms/${enc(roomId)}/context/${enc(middle)}?limit=x`, alice, undefined, 400, 'M_INVALID_PARAM');
+    await fails(s, 'GET', `${V3}/rooms/${enc(roomId)}/context/bad`, alice, undefined, 400, 'M_INVALID_PARAM');
+  });
+
   test('event: members read it, others and unknown ids get 404', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');

@@ -1,11 +1,11 @@
-// GET /_matrix/client/v3/rooms/{roomId}/messages: the timeline in either direction, from/to tokens, limit and a
+// GET /_matrix/client/v3/rooms/{roomId}/messages and /context/{eventId}: the timeline in either direction, from/to tokens, limit and a
 // RoomEventFilter (types, not_types, senders, not_senders, contains_url, lazy_load_members).
 import type { FastifyInstance } from 'fastify';
 import type { RoomEventFilter } from '../../../rooms/service.ts';
 import type { HttpContext } from '../../context.ts';
 import { invalidParam, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
-import { CLIENT_V3, eventsPosition, query, roomCall, roomIdParam, tokenFor } from './rooms.ts';
+import { CLIENT_V3, eventIdParam, eventsPosition, query, roomCall, roomIdParam, tokenFor } from './rooms.ts';
 
 const MAX_LIMIT = 1000;
 
@@ -68,6 +68,28 @@ export function registerMessages(app: FastifyInstance, ctx: HttpContext): void {
           start: tokenFor(page.start),
           ...(page.end !== undefined ? { end: tokenFor(page.end) } : {}),
           ...(page.state.length > 0 ? { state: page.state } : {}),
+        };
+      });
+    },
+  });
+
+  route(app, `${CLIENT_V3}/rooms/:roomId/context/:eventId`, {
+    GET: async (request) => {
+      const requester = await ctx.authenticate(request);
+      const roomId = roomIdParam(request);
+      const eventId = eventIdParam(request);
+      const q = query(request);
+      const limit = parseLimit(q['limit']);
+      const filter = parseRoomEventFilter(q['filter']);
+      return roomCall(async () => {
+        const context = await ctx.rooms.context(requester, roomId, eventId, limit, filter);
+        return {
+          start: tokenFor(context.start),
+          end: tokenFor(context.end),
+          events_before: context.before,
+          event: context.event,
+          events_after: context.after,
+          state: context.state,
         };
       });
     },
