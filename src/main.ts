@@ -16,6 +16,7 @@ import { createHttpContext } from './http/context.ts';
 import { startActorSystem, type TroupeActors } from '../actors/system.ts';
 import { createAdminPort, type AdminPort } from '../actors/adminPort.ts';
 import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
+import { createFederation } from './federation/index.ts';
 import { EventStore } from './storage/events.ts';
 import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
@@ -80,7 +81,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
   const admin = createAdminPort(actors);
   const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
-  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, actors: admin, metrics });
+  // An authenticated request from a server wakes that server's destination actor, when one is running.
+  const federation = await createFederation({
+    config,
+    db,
+    signingKey,
+    logger,
+    remoteUp: (server) => void admin.retry('destination', `dest:${server}`),
+  });
+  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, actors: admin, metrics, federation });
   const listeners: RunningServer['listeners'] = [];
   try {
     const https = config.tls
@@ -104,6 +113,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   } catch (error) {
     await Promise.all(listeners.map(({ app }) => app.close()));
     actors.stop();
+    federation.close();
     if (!options.db) await db.close();
     throw error;
   }
@@ -120,6 +130,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       } finally {
         clearTimeout(cut);
         actors.stop();
+        federation.close();
         if (!options.db) await db.close();
       }
     })();

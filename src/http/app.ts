@@ -9,6 +9,8 @@ import { registerClientRoutes } from './routes/client/index.ts';
 import { registerAdminRoutes } from './routes/admin/index.ts';
 import { registerMetrics } from './routes/admin/metrics.ts';
 import type { ListenerResource } from '../config/config.ts';
+import { registerKeyRoutes } from './routes/keys/index.ts';
+import { registerFederationRoutes } from './routes/federation/index.ts';
 
 export interface AppDeps {
   context: HttpContext;
@@ -55,6 +57,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Matrix clients send ids with ':' and '!' in paths; keep the router lenient about them.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
+    // The router refuses some URLs before any route runs (bad percent-encoding, over-long ids): still Matrix errors.
+    frameworkErrors: (error: FastifyError, _request: unknown, reply: { code(n: number): { send(b: unknown): void } }) => {
+      const matrixError =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new MatrixError(414, 'M_TOO_LARGE', 'A path parameter is too long')
+          : new MatrixError(400, 'M_UNRECOGNIZED', 'The request path is not valid URL encoding');
+      reply.code(matrixError.status).send(matrixError.toJSON());
+    },
     ...(deps.serverOptions ?? {}),
   } as FastifyServerOptions);
 
@@ -111,5 +121,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerClientRoutes(app, deps.context);
   registerAdminRoutes(app, deps.context);
   if (deps.resources?.includes('metrics')) registerMetrics(app, deps.context);
+  const federation = deps.context.federation;
+  if (federation && (!deps.resources || deps.resources.includes('keys'))) registerKeyRoutes(app, deps.context, federation);
+  if (federation && (!deps.resources || deps.resources.includes('federation'))) {
+    registerFederationRoutes(app, deps.context, federation);
+  }
   return app;
 }

@@ -9,6 +9,7 @@ import type { Database } from '../storage/database.ts';
 import type { RoomService } from '../rooms/service.ts';
 import type { ActorsPort } from '../admin/actorsPort.ts';
 import type { TroupeMetrics } from '../metrics/metrics.ts';
+import type { FederationServices } from '../federation/index.ts';
 import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
 import { PostgresUserStore, type UserStore } from '../storage/users.ts';
 import { authenticate, type Requester } from './auth.ts';
@@ -27,6 +28,8 @@ export interface HttpContext {
   actors?: ActorsPort;
   /** Prometheus metrics (absent when assembled without them). */
   metrics?: TroupeMetrics;
+  /** Keyring, outbound client and remote-up port (src/federation); without it no federation or key routes. */
+  federation?: FederationServices;
   /** Milliseconds since the Unix epoch; tests may pin it. */
   now(): number;
   /** The requester of an authenticated endpoint, or a 401 Matrix error. */
@@ -42,6 +45,7 @@ export interface HttpContextParts {
   rooms: RoomService;
   actors?: ActorsPort;
   metrics?: TroupeMetrics;
+  federation?: FederationServices;
   now?: () => number;
 }
 
