@@ -1,6 +1,6 @@
 // buildApp(deps): one Fastify app with every route registered explicitly by area, and Matrix errors for
 // everything that goes wrong. It does not listen; main.ts and tests decide how to serve it.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { redactUrl } from '../log.ts';
 import type { HttpContext } from './context.ts';
 import { MatrixError, notJson, tooLarge, unrecognized } from './errors.ts';
@@ -58,12 +58,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Matrix clients send ids with ':' and '!' in paths; keep the router lenient about them.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
     // The router refuses some URLs before any route runs (bad percent-encoding, over-long ids): still Matrix errors.
-    frameworkErrors: (error: FastifyError, _request: unknown, reply: { code(n: number): { send(b: unknown): void } }) => {
+    frameworkErrors: (error: FastifyError, _request: unknown, reply: FastifyReply) => {
       const matrixError =
         error.code === 'FST_ERR_MAX_PARAM_LENGTH'
           ? new MatrixError(414, 'M_TOO_LARGE', 'A path parameter is too long')
           : new MatrixError(400, 'M_UNRECOGNIZED', 'The request path is not valid URL encoding');
-      reply.code(matrixError.status).send(matrixError.toJSON());
+      reply.headers(CORS_HEADERS).code(matrixError.status).send(matrixError.toJSON());
     },
     ...(deps.serverOptions ?? {}),
   } as FastifyServerOptions);

@@ -35,6 +35,14 @@ forEachBackend('http foundation', (backend) => {
     assert.equal(notJson.status, 400);
     assert.equal((notJson.body as { errcode: string }).errcode, 'M_NOT_JSON');
 
+    const badEncoding = await server.request('GET', '/_matrix/client/v3/profile/%ED%A0%80');
+    assert.equal(badEncoding.status, 400);
+    assert.equal((badEncoding.body as { errcode: string }).errcode, 'M_UNRECOGNIZED');
+    assert.equal(badEncoding.headers.get('access-control-allow-origin'), '*');
+    const longParam = await server.request('GET', `/_matrix/client/v3/profile/@${'a'.repeat(2000)}:x`);
+    assert.equal(longParam.status, 414);
+    assert.equal((longParam.body as { errcode: string }).errcode, 'M_TOO_LARGE');
+
     const tooLarge = await server.request('PUT', '/_matrix/client/versions', { body: JSON.stringify({ a: 'x'.repeat(2 * 1024 * 1024) }) });
     assert.equal(tooLarge.status, 413);
     assert.equal((tooLarge.body as { errcode: string }).errcode, 'M_TOO_LARGE');
