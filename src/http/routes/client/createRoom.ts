@@ -36,7 +36,7 @@ export function registerCreateRoom(app: FastifyInstance, ctx: HttpContext): void
   route(app, `${CLIENT_V3}/createRoom`, {
     POST: async (request) => {
       const { userId } = await ctx.authenticate(request);
-      const body = parseBody<CreateRoomRequest & { invite_3pid?: unknown[] }>(CREATE_ROOM_SCHEMA, request.body ?? {});
+      const body = parseBody<CreateRoomRequest & { invite_3pid?: unknown[] }>(CREATE_ROOM_SCHEMA, request.body === undefined ? {} : request.body);
       if (body.invite_3pid !== undefined && body.invite_3pid.length > 0) {
         throw new MatrixError(400, 'M_UNRECOGNIZED', 'invite_3pid is not supported by this server yet');
       }

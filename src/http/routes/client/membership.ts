@@ -20,7 +20,7 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
     POST: async (request) => {
       const { userId } = await ctx.authenticate(request);
       const roomId = roomIdParam(request);
-      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body ?? {});
+      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
       await roomCall(() => ctx.rooms.join(userId, roomId, body.reason));
       return { room_id: roomId };
     },
@@ -32,7 +32,7 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
       const target = params(request)['roomIdOrAlias'] ?? '';
       if (target.startsWith('#')) throw notFound(`Room alias ${target} not found (aliases are not supported yet)`);
       const roomId = roomIdParam(request, 'roomIdOrAlias');
-      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body ?? {});
+      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
       await roomCall(() => ctx.rooms.join(userId, roomId, body.reason));
       return { room_id: roomId };
     },
@@ -57,7 +57,7 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
     POST: async (request) => {
       const { userId } = await ctx.authenticate(request);
       const roomId = roomIdParam(request);
-      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body ?? {});
+      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
       await roomCall(() => ctx.rooms.leave(userId, roomId, body.reason));
       return {};
     },

@@ -35,7 +35,7 @@ export function registerSend(app: FastifyInstance, ctx: HttpContext): void {
       const roomId = roomIdParam(request);
       const eventId = eventIdParam(request);
       const txnId = textParam(params(request)['txnId'], 'txnId');
-      const body = parseBody<{ reason?: string }>(REDACT_SCHEMA, request.body ?? {});
+      const body = parseBody<{ reason?: string }>(REDACT_SCHEMA, request.body === undefined ? {} : request.body);
       return roomCall(async () => ({ event_id: await ctx.rooms.redact(requester, roomId, eventId, txnId, body.reason) }));
     },
   });
