@@ -2,6 +2,7 @@
 // as the JSON object {method, uri, origin, destination, content?} with the origin's key; the header carries the
 // origin, the destination, the key id and the signature.
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { CanonicalJsonError } from '../protocol/canonicalJson.ts';
 import { parseServerName } from '../protocol/identifiers.ts';
 import type { JsonObject, JsonValue } from '../protocol/json.ts';
 import { checkJsonSignature, signJson, type SigningKey, type VerifyKey } from '../protocol/signing.ts';
@@ -131,7 +132,14 @@ export async function authenticateRequest(
       ...(input.content !== undefined ? { content: input.content as JsonValue } : {}),
     });
     json['signatures'] = { [origin]: { [c.key]: c.sig } };
-    const check = checkJsonSignature(json, origin, new Map([[c.key, known]]), { validAt: now });
+    let check: ReturnType<typeof checkJsonSignature>;
+    try {
+      check = checkJsonSignature(json, origin, new Map([[c.key, known]]), { validAt: now });
+    } catch (error) {
+      // Content canonical JSON cannot encode (floats, huge integers) cannot have been signed.
+      if (error instanceof CanonicalJsonError) throw new MatrixError(400, 'M_BAD_JSON', `Request content is not canonical JSON: ${error.message}`);
+      throw error;
+    }
     if (check.ok) {
       options.remoteUp(origin);
       return origin;
