@@ -22,6 +22,7 @@ commands:
 options:
   --config PATH     the YAML config file (see troupe.sample.yaml); DATABASE_URL overrides its database
   --pretty          human-readable logs instead of JSON lines
+  --inspect         (start) report the actors to the XState inspector relay on 127.0.0.1 (see inspector in the sample)
 `;
 
 class UsageError extends Error {}
@@ -84,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       pretty: { type: 'boolean' },
+      inspect: { type: 'boolean' },
       'server-name': { type: 'string' },
       output: { type: 'string', short: 'o' },
       user: { type: 'string', short: 'u' },
@@ -106,7 +108,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const config = await loadConfig(values.config);
+  const loaded = await loadConfig(values.config);
+  const config = values.inspect ? { ...loaded, inspector: { ...loaded.inspector, enabled: true } } : loaded;
   const logger = createLogger({ level: config.logging.level, pretty: values.pretty ?? config.logging.pretty });
   switch (command) {
     case 'start':

@@ -15,6 +15,7 @@ import { migrate } from './storage/migrations.ts';
 import { createHttpContext } from './http/context.ts';
 import { startActorSystem, type TroupeActors } from '../actors/system.ts';
 import { createAdminPort, type AdminPort } from '../actors/adminPort.ts';
+import { createActorInspection, startInspectorRelay, type InspectorRelay } from '../actors/inspection.ts';
 import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
 import { createFederation } from './federation/index.ts';
 import { EventStore } from './storage/events.ts';
@@ -36,6 +37,8 @@ export interface RunningServer {
   /** The admin port on the actor system (admin API, admin page, metrics). */
   admin: AdminPort;
   metrics: TroupeMetrics;
+  /** The XState inspector relay, when the inspector is enabled (`ws://127.0.0.1:<port>`). */
+  inspector?: { url: string; port: number };
   /** Each listening app with the address it is bound to, e.g. `http://127.0.0.1:8008`. */
   listeners: { app: FastifyInstance; url: string }[];
   close(): Promise<void>;
@@ -65,9 +68,27 @@ export async function startServer(config: Config, logger: Logger, options: Start
   // The events stream starts where storage left it; a syncing user's rooms come from their local memberships.
   const eventStore = new EventStore(db);
   const eventsPosition = await eventStore.maxStreamOrdering();
+  // The inspector relay first, so the supervisor's own registration reaches it.
+  let relay: InspectorRelay | undefined;
+  let inspection: ReturnType<typeof createActorInspection> | undefined;
+  if (config.inspector.enabled) {
+    try {
+      relay = await startInspectorRelay({ port: config.inspector.port });
+    } catch (error) {
+      if (!options.db) await db.close();
+      throw error;
+    }
+    inspection = createActorInspection({ url: relay.url, users: config.inspector.users });
+    logger.info({ url: `http://127.0.0.1:${relay.port}/`, users: config.inspector.users.length }, 'XState inspector relay listening');
+  }
+  const stopInspection = async () => {
+    inspection?.stop();
+    await relay?.close();
+  };
   const actors = startActorSystem({
     loadRoomsForUser: (userId) => eventStore.joinedRooms(userId),
     initialToken: StreamToken.of({ events: eventsPosition }),
+    ...(inspection ? { inspect: inspection.inspect } : {}),
   });
   const eventsStream = new StreamIdGenerator({ stream: 'events', initialPosition: eventsPosition });
   const roomWriter = new RoomWriter({
@@ -114,6 +135,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     await Promise.all(listeners.map(({ app }) => app.close()));
     actors.stop();
     federation.close();
+    await stopInspection();
     if (!options.db) await db.close();
     throw error;
   }
@@ -131,10 +153,21 @@ export async function startServer(config: Config, logger: Logger, options: Start
         clearTimeout(cut);
         actors.stop();
         federation.close();
+        await stopInspection();
         if (!options.db) await db.close();
       }
     })();
     return closing;
   };
-  return { config, db, signingKey, actors, admin, metrics, listeners, close };
+  return {
+    config,
+    db,
+    signingKey,
+    actors,
+    admin,
+    metrics,
+    ...(relay ? { inspector: { url: relay.url, port: relay.port } } : {}),
+    listeners,
+    close,
+  };
 }

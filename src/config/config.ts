@@ -50,6 +50,8 @@ export interface Config {
   serveServerWellknown: boolean;
   federation: { minRetryIntervalMs: number; retryMultiplier: number; maxRetryIntervalMs: number };
   rateLimits: Record<string, RateLimit>;
+  /** The XState inspector relay (`troupe start --inspect` turns it on), always on 127.0.0.1. */
+  inspector: { enabled: boolean; port: number; users: string[] };
   logging: { level: string; pretty: boolean };
 }
 
@@ -83,6 +85,8 @@ const DEFAULT_RATE_LIMITS: Record<string, RateLimit> = {
   'rc_invites.per_issuer': { perSecond: 0.3, burstCount: 10 },
   rc_admin_redaction: { perSecond: 1, burstCount: 50 },
 };
+
+export const DEFAULT_INSPECTOR_PORT = 8090;
 
 const SERVER_NAME = /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]{1,255})(:[0-9]{1,5})?$/;
 
@@ -139,6 +143,7 @@ interface RawConfig {
     destination_retry_multiplier?: number;
     destination_max_retry_interval?: Duration;
   };
+  inspector?: { enabled?: boolean; port?: number; users?: string[] };
   logging?: { level?: string; pretty?: boolean };
   [rateLimitKey: `rc_${string}`]: RawRate | Record<string, RawRate> | undefined;
 }
@@ -253,6 +258,11 @@ export function normaliseConfig(raw: RawConfig, env: NodeJS.ProcessEnv, developm
       maxRetryIntervalMs,
     },
     rateLimits: rateLimits(raw),
+    inspector: {
+      enabled: raw.inspector?.enabled ?? false,
+      port: raw.inspector?.port ?? DEFAULT_INSPECTOR_PORT,
+      users: raw.inspector?.users ?? [],
+    },
     logging: { level: raw.logging?.level ?? 'info', pretty: raw.logging?.pretty ?? false },
   };
 }

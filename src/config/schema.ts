@@ -128,6 +128,15 @@ export const configSchema = {
     rc_joins: nestedRates('local', 'remote'),
     rc_invites: nestedRates('per_room', 'per_user', 'per_issuer'),
     rc_admin_redaction: rate,
+    inspector: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        users: { type: 'array', items: { type: 'string', minLength: 1 } },
+      },
+    },
     logging: {
       type: 'object',
       additionalProperties: false,

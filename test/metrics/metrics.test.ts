@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer } from '../helpers/server.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
-import type { ActorsPort } from '../../src/admin/actorsPort.ts';
+import type { ActorListing, ActorsPort } from '../../src/admin/actorsPort.ts';
 
 /** The value of one sample line `name{labels} value`, or undefined. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -74,7 +74,7 @@ test('wake-ups are counted by stream as waiting syncs wake', async (t) => {
 });
 
 test('actor gauges count kinds and states, queue depths sum figures, pool usage is reported', async () => {
-  const rows = [
+  const rows: ActorListing[] = [
     { id: 'supervisor', kind: 'supervisor' as const, state: 'x', figures: { waitingRequests: 3 } },
     { id: 'dest:a.example', kind: 'destination' as const, state: 'backingOff', figures: { queuedPdus: 4, queuedEdus: 1 } },
     { id: 'dest:b.example', kind: 'destination' as const, state: 'backingOff', figures: { queuedPdus: 2, queuedEdus: 0 } },
