@@ -3,7 +3,8 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { redactUrl } from '../log.ts';
 import type { HttpContext } from './context.ts';
-import { MatrixError, notJson, tooLarge, unrecognized } from './errors.ts';
+import { MatrixError, badJson, notJson, tooLarge, unrecognized } from './errors.ts';
+import { unstorableText } from '../storage/text.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerClientRoutes } from './routes/client/index.ts';
 import { registerAdminRoutes } from './routes/admin/index.ts';
@@ -32,11 +33,16 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 function parseJson(body: string): unknown {
   if (body.length === 0) return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(body);
+    value = JSON.parse(body);
   } catch {
     throw notJson();
   }
+  // Strings PostgreSQL cannot store are refused here, once for every endpoint, rather than failing in a query.
+  const where = unstorableText(value);
+  if (where !== null) throw badJson(`${where}: strings may not contain NUL or unpaired surrogates`);
+  return value;
 }
 
 function toMatrixError(error: FastifyError | MatrixError | Error): MatrixError | undefined {

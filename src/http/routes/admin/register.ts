@@ -11,7 +11,8 @@ import { localpartForUsername } from '../../../auth/usernames.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, badJson, forbidden, invalidParam, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
-import { checkPassword, createAccount, parseAccountBody } from '../client/register.ts';
+import { checkPassword, createAccount } from '../client/register.ts';
+import { parseBody } from '../../validate.ts';
 
 export const NONCE_TTL_MS = 60 * 1000;
 const USER_TYPES = new Set(['bot', 'support']);
@@ -73,7 +74,7 @@ export function registerSharedSecretRegistration(app: FastifyInstance, ctx: Http
     },
     POST: async (request) => {
       const secret = requireSecret();
-      const body = parseAccountBody<SharedSecretBody>(schema, request.body);
+      const body = parseBody<SharedSecretBody>(schema, request.body);
       for (const key of ['nonce', 'username', 'password', 'mac'] as const) {
         if (body[key] === undefined) throw missingParam(`${key} is required`);
       }

@@ -13,7 +13,8 @@ import type { Requester } from '../../auth.ts';
 import type { HttpContext } from '../../context.ts';
 import { missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
-import { checkPassword, parseAccountBody } from './register.ts';
+import { checkPassword } from './register.ts';
+import { parseBody } from '../../validate.ts';
 
 /**
  * User-interactive auth for an operation on the requester's own account: m.login.password with their password.
@@ -57,7 +58,7 @@ export function registerAccount(app: FastifyInstance, ctx: HttpContext): void {
   route(app, '/_matrix/client/v3/account/password', {
     POST: async (request) => {
       const requester = await ctx.authenticate(request);
-      const body = parseAccountBody<{ auth?: unknown; new_password?: string; logout_devices?: boolean }>(passwordSchema, request.body);
+      const body = parseBody<{ auth?: unknown; new_password?: string; logout_devices?: boolean }>(passwordSchema, request.body);
       if (body.new_password === undefined) throw missingParam('new_password is required');
       checkPassword(body.new_password);
       await requireAccountAuth(ctx, request, requester, body.auth);
@@ -79,7 +80,7 @@ export function registerAccount(app: FastifyInstance, ctx: HttpContext): void {
   route(app, '/_matrix/client/v3/account/deactivate', {
     POST: async (request) => {
       const requester = await ctx.authenticate(request);
-      const body = parseAccountBody<{ auth?: unknown; erase?: boolean; id_server?: string }>(deactivateSchema, request.body);
+      const body = parseBody<{ auth?: unknown; erase?: boolean; id_server?: string }>(deactivateSchema, request.body);
       await requireAccountAuth(ctx, request, requester, body.auth);
       const deleted = await ctx.db.transaction(async (tx: Queryable) => {
         const devices = new PostgresDeviceStore(tx);

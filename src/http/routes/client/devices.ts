@@ -8,7 +8,8 @@ import type { HttpContext } from '../../context.ts';
 import { invalidParam, missingParam, notFound } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { requireAccountAuth } from './account.ts';
-import { MAX_DEVICE_FIELD_LENGTH, checkParam, parseAccountBody } from './register.ts';
+import { MAX_DEVICE_FIELD_LENGTH, checkParam } from './register.ts';
+import { parseBody } from '../../validate.ts';
 
 function deviceJson(device: Device): Record<string, unknown> {
   const json: Record<string, unknown> = { device_id: device.deviceId };
@@ -46,7 +47,7 @@ export function registerDevices(app: FastifyInstance, ctx: HttpContext): void {
     PUT: async (request) => {
       const requester = await ctx.authenticate(request);
       const { deviceId } = request.params as { deviceId: string };
-      const body = parseAccountBody<{ display_name?: string }>(renameSchema, request.body);
+      const body = parseBody<{ display_name?: string }>(renameSchema, request.body);
       if (body.display_name !== undefined && body.display_name.length > MAX_DEVICE_FIELD_LENGTH) {
         throw invalidParam('display_name: must be at most 512 characters');
       }
@@ -60,7 +61,7 @@ export function registerDevices(app: FastifyInstance, ctx: HttpContext): void {
       const requester = await ctx.authenticate(request);
       const { deviceId } = request.params as { deviceId: string };
       checkParam('deviceId', deviceId);
-      const body = parseAccountBody<{ auth?: unknown }>(deleteSchema, request.body ?? {});
+      const body = parseBody<{ auth?: unknown }>(deleteSchema, request.body ?? {});
       await requireAccountAuth(ctx, request, requester, body.auth);
       // Deleting a device that does not exist (any more) succeeds: the outcome is the same.
       const deleted = await new PostgresDeviceStore(ctx.db).deleteDevices(requester.userId, [deviceId]);
@@ -72,7 +73,7 @@ export function registerDevices(app: FastifyInstance, ctx: HttpContext): void {
   route(app, '/_matrix/client/v3/delete_devices', {
     POST: async (request) => {
       const requester = await ctx.authenticate(request);
-      const body = parseAccountBody<{ auth?: unknown; devices?: string[] }>(deleteManySchema, request.body);
+      const body = parseBody<{ auth?: unknown; devices?: string[] }>(deleteManySchema, request.body);
       if (body.devices === undefined) throw missingParam('devices is required');
       await requireAccountAuth(ctx, request, requester, body.auth);
       const existing = new Set((await ctx.devices.listDevices(requester.userId)).map((d) => d.deviceId));

@@ -9,7 +9,8 @@ import { PostgresRefreshTokenStore } from '../../../storage/refreshTokens.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
-import { checkDeviceFields, parseAccountBody } from './register.ts';
+import { checkDeviceFields } from './register.ts';
+import { parseBody } from '../../validate.ts';
 
 interface LoginBody {
   type?: string;
@@ -40,7 +41,7 @@ export function registerLogin(app: FastifyInstance, ctx: HttpContext): void {
   route(app, '/_matrix/client/v3/login', {
     GET: async () => ({ flows: [{ type: 'm.login.password' }] }),
     POST: async (request) => {
-      const body = parseAccountBody<LoginBody>(loginSchema, request.body);
+      const body = parseBody<LoginBody>(loginSchema, request.body);
       if (body.type === undefined) throw missingParam('type is required');
       if (body.type !== 'm.login.password') throw new MatrixError(400, 'M_UNKNOWN', `Unknown login type ${body.type}`);
       checkDeviceFields(body);
@@ -62,7 +63,7 @@ export function registerLogin(app: FastifyInstance, ctx: HttpContext): void {
 
   route(app, '/_matrix/client/v3/refresh', {
     POST: async (request) => {
-      const body = parseAccountBody<{ refresh_token?: string }>(refreshSchema, request.body);
+      const body = parseBody<{ refresh_token?: string }>(refreshSchema, request.body);
       if (body.refresh_token === undefined) throw missingParam('refresh_token is required');
       const tokenHash = hashAccessToken(body.refresh_token);
       const issued = await ctx.db.transaction(async (tx: Queryable) => {

@@ -5,7 +5,6 @@ import type { FastifyInstance } from 'fastify';
 import { onProfileChanged, runListeners } from '../../../auth/hooks.ts';
 import { isValidUserId } from '../../../protocol/identifiers.ts';
 import { PostgresProfileStore } from '../../../storage/profiles.ts';
-import { unstorableText } from '../../../storage/text.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, badJson, forbidden, invalidParam, missingParam, notFound, notJson } from '../../errors.ts';
 import { route } from '../../routes.ts';
@@ -79,8 +78,6 @@ export function registerProfile(app: FastifyInstance, ctx: HttpContext): void {
       const body = request.body;
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw notJson('Request body is not a JSON object');
       if (!Object.hasOwn(body, keyName)) throw missingParam(`${keyName} is required`);
-      const where = unstorableText((body as Record<string, unknown>)[keyName], keyName);
-      if (where !== null) throw badJson(`${where}: strings may not contain NUL or unpaired surrogates`);
       const value = checkValue(keyName, (body as Record<string, unknown>)[keyName]);
       if (value === undefined) {
         await profiles.deleteField(userId, keyName);

@@ -12,7 +12,7 @@ import { PostgresProfileStore } from '../../../storage/profiles.ts';
 import { unstorableText } from '../../../storage/text.ts';
 import { PostgresUiaSessionStore } from '../../../storage/uia.ts';
 import type { HttpContext } from '../../context.ts';
-import { MatrixError, badJson, forbidden, invalidParam, missingParam } from '../../errors.ts';
+import { MatrixError, forbidden, invalidParam, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 
@@ -43,17 +43,6 @@ const registerSchema = {
 export const MAX_PASSWORD_LENGTH = 512;
 /** Longest device id or device display name accepted. */
 export const MAX_DEVICE_FIELD_LENGTH = 512;
-
-/**
- * parseBody, and then no string anywhere in the body may hold what the database cannot store (NUL, unpaired
- * surrogates): 400 M_BAD_JSON rather than a failed query.
- */
-export function parseAccountBody<T>(schema: object, body: unknown): T {
-  const parsed = parseBody<T>(schema, body);
-  const where = unstorableText(parsed);
-  if (where !== null) throw badJson(`${where}: strings may not contain NUL or unpaired surrogates`);
-  return parsed;
-}
 
 /** The same check for a path or query parameter. */
 export function checkParam(name: string, value: string): void {
@@ -123,7 +112,7 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
       if (kind !== undefined && kind !== 'user' && kind !== 'guest') throw invalidParam('kind: must be "user" or "guest"');
       if (kind === 'guest') throw new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access is not enabled on this server');
       if (!ctx.config.enableRegistration) throw forbidden('Registration is disabled');
-      const body = parseAccountBody<RegisterBody>(registerSchema, request.body);
+      const body = parseBody<RegisterBody>(registerSchema, request.body);
       checkDeviceFields(body);
       if (body.password !== undefined) checkPassword(body.password);
 
