@@ -177,10 +177,7 @@ export class RoomService {
 
   /** Sends a message event with the device's txn id; the same txn id gives back the same event id. */
   async send(requester: Requester, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
-    // Looked up here, concurrently with other requests; the writer catches what committed since (and answers an
-    // unknown room with M_FORBIDDEN).
-    const existing = await this.events.eventIdForTxn(requester.userId, requester.deviceId, txnId);
-    if (existing !== null) return existing;
+    // The writer looks the txn id up (once per batch) and answers an unknown room with M_FORBIDDEN.
     const persisted = await this.writer.submit(roomId, { type, sender: requester.userId, content, txn: { deviceId: requester.deviceId, txnId } });
     return persisted.eventId;
   }

@@ -77,8 +77,7 @@ interface RoomQueue {
 }
 
 const MAX_BATCH = 100;
-/** How many committed txn keys are remembered in memory (a request's lookup-to-batch window is milliseconds). */
-const RECENT_TXNS = 100_000;
+
 
 export interface RoomWriterOptions {
   db: Database;
@@ -102,8 +101,6 @@ export class RoomWriter {
   private readonly caches = new Map<string, RoomCache>();
   /** Committed events waiting for the stream position to reach them, by stream ordering. */
   private readonly pending = new Map<number, PendingNotification>();
-  /** Txn keys committed recently, oldest first (bounded), for requests that looked the DB up before the commit. */
-  private readonly recentTxns = new Map<string, string>();
 
   constructor(opts: RoomWriterOptions) {
     this.opts = opts;
@@ -180,9 +177,20 @@ export class RoomWriter {
     }
     const now = this.opts.now();
     // Transaction ids already used, from earlier (committed) batches of this room or earlier in this batch.
-    // Transaction ids: the caller looked the DB up before queueing (see RoomService.send); what committed since then
-    // is in recentTxns, and repeats within this batch are caught below.
-    const earlier = this.recentTxns;
+    // Transaction ids used before: one lookup for the whole batch (earlier batches of this room have committed, so it
+    // sees them); repeats within this batch are caught below.
+    let earlier = new Map<string, string>();
+    const withTxn = jobs.filter((j) => j.draft.txn);
+    if (withTxn.length > 0) {
+      try {
+        earlier = await this.events.eventIdsForTxns(
+          withTxn.map((j) => ({ userId: j.draft.sender, deviceId: j.draft.txn?.deviceId ?? '', txnId: j.draft.txn?.txnId ?? '' })),
+        );
+      } catch (error) {
+        for (const job of jobs) job.reject(error);
+        return;
+      }
+    }
     const overlay = new Map<StateKey, RoomEvent>();
     const built: Built[] = [];
     const accepted: Job[] = [];
@@ -339,11 +347,6 @@ export class RoomWriter {
       const last = built.at(-1)?.event;
       await persistEventBatch(db, { roomId, events: rows, extremities: last ? [last.event_id] : [], now, ...(newRoom ? { newRoom } : {}) });
       committed = true;
-      for (const row of rows) {
-        if (!row.txn) continue;
-        this.recentTxns.set(txnKey(row.txn.userId, row.txn), row.eventId);
-        if (this.recentTxns.size > RECENT_TXNS) this.recentTxns.delete(this.recentTxns.keys().next().value as string);
-      }
       // The cache follows the commit: new state, one extremity.
       for (const [key, event] of overlay) cache.state.set(key, event);
       if (last) cache.extremities = [last];

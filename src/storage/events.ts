@@ -106,74 +106,65 @@ export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<
   for (const e of events) if (e.type === 'm.room.redaction' && e.redacts !== null) redactedBy.set(e.redacts, e.eventId);
   const inBatch = new Set(events.map((e) => e.eventId));
   const redactions = [...redactedBy].filter(([target]) => !inBatch.has(target));
-  await q.query(
-    `WITH
-       ev AS (INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu, redacted_by)
-              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-                                   $8::bigint[], $9::text[], $10::text[], $11::text[])),
-       ed AS (INSERT INTO event_edges (event_id, prev_event_id) SELECT * FROM unnest($12::text[], $13::text[]) ON CONFLICT DO NOTHING),
-       au AS (INSERT INTO event_auth (event_id, auth_event_id) SELECT * FROM unnest($14::text[], $15::text[]) ON CONFLICT DO NOTHING),
-       fd AS (DELETE FROM forward_extremities WHERE room_id = $16::text),
-       fi AS (INSERT INTO forward_extremities (room_id, event_id) SELECT $16::text, x FROM unnest($17::text[]) AS x),
-       tx AS (INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, created_ts)
-              SELECT u, d, t, e, $16::text, $18::bigint FROM unnest($19::text[], $20::text[], $21::text[], $22::text[]) AS k(u, d, t, e)
-              ON CONFLICT DO NOTHING),
-       sh AS (INSERT INTO state_history (room_id, stream_ordering, type, state_key, event_id, prev_event_id, membership)
-              SELECT $16::text, * FROM unnest($23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[])),
-       cs AS (INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)
-              SELECT $16::text, * FROM unnest($29::text[], $30::text[], $31::text[], $32::bigint[], $33::text[])
-              ON CONFLICT (room_id, type, state_key)
-              DO UPDATE SET event_id = EXCLUDED.event_id, stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership),
-       lm AS (INSERT INTO local_memberships (user_id, room_id, membership, event_id, stream_ordering, forgotten)
-              SELECT u, $16::text, m, e, o, false FROM unnest($34::text[], $35::text[], $36::text[], $37::bigint[]) AS k(u, m, e, o)
-              ON CONFLICT (user_id, room_id)
-              DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
-                            stream_ordering = EXCLUDED.stream_ordering, forgotten = false),
-       rd AS (UPDATE events SET redacted_by = k.r FROM unnest($38::text[], $39::text[]) AS k(target, r)
-               WHERE events.event_id = k.target AND events.room_id = $16::text AND events.redacted_by IS NULL)
-     SELECT 1`,
-    [
-      events.map((e) => e.streamOrdering),
-      events.map((e) => e.eventId),
-      events.map((e) => e.roomId),
-      events.map((e) => e.type),
-      events.map((e) => e.stateKey),
-      events.map((e) => e.sender),
-      events.map((e) => e.depth),
-      events.map((e) => e.originServerTs),
-      events.map((e) => e.redacts),
-      events.map((e) => JSON.stringify(e.pdu)),
-      events.map((e) => redactedBy.get(e.eventId) ?? null),
-      edges.map((x) => x[0]),
-      edges.map((x) => x[1]),
-      auth.map((x) => x[0]),
-      auth.map((x) => x[1]),
-      roomId,
-      [...batch.extremities],
-      batch.now,
-      txns.map((e) => e.txn?.userId ?? ''),
-      txns.map((e) => e.txn?.deviceId ?? ''),
-      txns.map((e) => e.txn?.txnId ?? ''),
-      txns.map((e) => e.eventId),
-      state.map((e) => e.streamOrdering),
-      state.map((e) => e.type),
-      state.map((e) => e.stateKey),
-      state.map((e) => e.eventId),
-      state.map((e) => e.replacesState),
-      state.map((e) => e.membership),
-      current.map((e) => e.type),
-      current.map((e) => e.stateKey),
-      current.map((e) => e.eventId),
-      current.map((e) => e.streamOrdering),
-      current.map((e) => e.membership),
-      members.map((e) => e.stateKey),
-      members.map((e) => e.membership),
-      members.map((e) => e.eventId),
-      members.map((e) => e.streamOrdering),
-      redactions.map((x) => x[0]),
-      redactions.map((x) => x[1]),
-    ],
-  );
+  // Only the parts this batch needs, so that a plain message batch plans a small statement.
+  const params: unknown[] = [];
+  const p = (value: unknown, cast: string) => {
+    params.push(value);
+    return `$${params.length}::${cast}`;
+  };
+  const room = p(roomId, 'text');
+  const parts: string[] = [
+    `ev AS (INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu, redacted_by)
+            SELECT * FROM unnest(${p(events.map((e) => e.streamOrdering), 'bigint[]')}, ${p(events.map((e) => e.eventId), 'text[]')},
+              ${p(events.map((e) => e.roomId), 'text[]')}, ${p(events.map((e) => e.type), 'text[]')}, ${p(events.map((e) => e.stateKey), 'text[]')},
+              ${p(events.map((e) => e.sender), 'text[]')}, ${p(events.map((e) => e.depth), 'bigint[]')}, ${p(events.map((e) => e.originServerTs), 'bigint[]')},
+              ${p(events.map((e) => e.redacts), 'text[]')}, ${p(events.map((e) => JSON.stringify(e.pdu)), 'text[]')},
+              ${p(events.map((e) => redactedBy.get(e.eventId) ?? null), 'text[]')}))`,
+    `fd AS (DELETE FROM forward_extremities WHERE room_id = ${room})`,
+    `fi AS (INSERT INTO forward_extremities (room_id, event_id) SELECT ${room}, x FROM unnest(${p([...batch.extremities], 'text[]')}) AS x)`,
+  ];
+  if (edges.length > 0) {
+    parts.push(`ed AS (INSERT INTO event_edges (event_id, prev_event_id)
+                SELECT * FROM unnest(${p(edges.map((x) => x[0]), 'text[]')}, ${p(edges.map((x) => x[1]), 'text[]')}) ON CONFLICT DO NOTHING)`);
+  }
+  if (auth.length > 0) {
+    parts.push(`au AS (INSERT INTO event_auth (event_id, auth_event_id)
+                SELECT * FROM unnest(${p(auth.map((x) => x[0]), 'text[]')}, ${p(auth.map((x) => x[1]), 'text[]')}) ON CONFLICT DO NOTHING)`);
+  }
+  if (txns.length > 0) {
+    parts.push(`tx AS (INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, room_id, created_ts)
+                SELECT u, d, t, e, ${room}, ${p(batch.now, 'bigint')}
+                  FROM unnest(${p(txns.map((e) => e.txn?.userId ?? ''), 'text[]')}, ${p(txns.map((e) => e.txn?.deviceId ?? ''), 'text[]')},
+                              ${p(txns.map((e) => e.txn?.txnId ?? ''), 'text[]')}, ${p(txns.map((e) => e.eventId), 'text[]')}) AS k(u, d, t, e)
+                ON CONFLICT DO NOTHING)`);
+  }
+  if (state.length > 0) {
+    parts.push(`sh AS (INSERT INTO state_history (room_id, stream_ordering, type, state_key, event_id, prev_event_id, membership)
+                SELECT ${room}, * FROM unnest(${p(state.map((e) => e.streamOrdering), 'bigint[]')}, ${p(state.map((e) => e.type), 'text[]')},
+                  ${p(state.map((e) => e.stateKey), 'text[]')}, ${p(state.map((e) => e.eventId), 'text[]')},
+                  ${p(state.map((e) => e.replacesState), 'text[]')}, ${p(state.map((e) => e.membership), 'text[]')}))`);
+    parts.push(`cs AS (INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership)
+                SELECT ${room}, * FROM unnest(${p(current.map((e) => e.type), 'text[]')}, ${p(current.map((e) => e.stateKey), 'text[]')},
+                  ${p(current.map((e) => e.eventId), 'text[]')}, ${p(current.map((e) => e.streamOrdering), 'bigint[]')},
+                  ${p(current.map((e) => e.membership), 'text[]')})
+                ON CONFLICT (room_id, type, state_key)
+                DO UPDATE SET event_id = EXCLUDED.event_id, stream_ordering = EXCLUDED.stream_ordering, membership = EXCLUDED.membership)`);
+  }
+  if (members.length > 0) {
+    parts.push(`lm AS (INSERT INTO local_memberships (user_id, room_id, membership, event_id, stream_ordering, forgotten)
+                SELECT u, ${room}, m, e, o, false
+                  FROM unnest(${p(members.map((e) => e.stateKey), 'text[]')}, ${p(members.map((e) => e.membership), 'text[]')},
+                              ${p(members.map((e) => e.eventId), 'text[]')}, ${p(members.map((e) => e.streamOrdering), 'bigint[]')}) AS k(u, m, e, o)
+                ON CONFLICT (user_id, room_id)
+                DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
+                              stream_ordering = EXCLUDED.stream_ordering, forgotten = false)`);
+  }
+  if (redactions.length > 0) {
+    parts.push(`rd AS (UPDATE events SET redacted_by = k.r
+                  FROM unnest(${p(redactions.map((x) => x[0]), 'text[]')}, ${p(redactions.map((x) => x[1]), 'text[]')}) AS k(target, r)
+                 WHERE events.event_id = k.target AND events.room_id = ${room} AND events.redacted_by IS NULL)`);
+  }
+  await q.query(`WITH ${parts.join(',\n')} SELECT 1`, params);
 }
 
 /** Stores a batch: a new room's row and its first events in one transaction, otherwise the single statement. */
