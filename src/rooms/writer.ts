@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { authTypesForEvent, checkAuth } from '../protocol/authRules.ts';
 import { encodeBase64 } from '../protocol/base64.ts';
-import { sizeLimitProblem } from '../protocol/eventFormat.ts';
+import { CanonicalJsonError } from '../protocol/canonicalJson.ts';
+import { MAX_PDU_BYTES, sizeLimitProblem } from '../protocol/eventFormat.ts';
 import { computeEventId } from '../protocol/eventIds.ts';
 import type { RoomEvent, StateKey } from '../protocol/events.ts';
 import { stateKey } from '../protocol/events.ts';
@@ -296,10 +297,18 @@ export class RoomWriter {
     if (v.eventFormat === 1) pdu['event_id'] = `$${randomBytes(12).toString('base64url')}:${this.opts.serverName}`;
     if (v.eventFormat === 1 || !v.implicitRoomCreator) pdu['origin'] = this.opts.serverName;
 
-    // Measure before signing too, so a huge body costs no signature.
-    const early = sizeLimitProblem(pdu, v.strictCanonicalJson);
-    if (early !== undefined) throw sizeError(early);
-    const signed = signEvent(pdu, v, this.opts.serverName, this.opts.signingKey);
+    // A cheap bound first, so that a huge body costs no hashing and signing; the exact measure follows the signature.
+    if (Buffer.byteLength(JSON.stringify(content)) > MAX_PDU_BYTES) {
+      throw eventTooLarge(`the event content alone is more than ${MAX_PDU_BYTES} bytes`);
+    }
+    let signed: JsonObject;
+    try {
+      signed = signEvent(pdu, v, this.opts.serverName, this.opts.signingKey);
+    } catch (error) {
+      // Numbers the room version's canonical JSON cannot encode (floats, out-of-range integers from v6).
+      if (error instanceof CanonicalJsonError) throw roomBadJson(`the event is not canonical JSON: ${error.message}`);
+      throw error;
+    }
     const problem = sizeLimitProblem(signed, v.strictCanonicalJson);
     if (problem !== undefined) throw sizeError(problem);
     const eventId = computeEventId(signed, v);
