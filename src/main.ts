@@ -17,7 +17,7 @@ import { startActorSystem, type TroupeActors } from '../actors/system.ts';
 import { createAdminPort, type AdminPort } from '../actors/adminPort.ts';
 import { createActorInspection, startInspectorRelay, type InspectorRelay } from '../actors/inspection.ts';
 import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
-import { createFederation } from './federation/index.ts';
+import { createFederation, type FederationServices } from './federation/index.ts';
 import { EventStore } from './storage/events.ts';
 import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
@@ -68,6 +68,21 @@ export async function startServer(config: Config, logger: Logger, options: Start
   // The events stream starts where storage left it; a syncing user's rooms come from their local memberships.
   const eventStore = new EventStore(db);
   const eventsPosition = await eventStore.maxStreamOrdering();
+  // Before any actor runs, so a bad federation_custom_ca_list file leaves nothing behind. An authenticated request
+  // from a server wakes that server's destination actor, when one is running (`admin` exists by the first request).
+  let federation: FederationServices;
+  try {
+    federation = await createFederation({
+      config,
+      db,
+      signingKey,
+      logger,
+      remoteUp: (server) => void admin.retry('destination', `dest:${server}`),
+    });
+  } catch (error) {
+    if (!options.db) await db.close();
+    throw error;
+  }
   // The inspector relay first, so the supervisor's own registration reaches it.
   let relay: InspectorRelay | undefined;
   let inspection: ReturnType<typeof createActorInspection> | undefined;
@@ -102,14 +117,6 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
   const admin = createAdminPort(actors);
   const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
-  // An authenticated request from a server wakes that server's destination actor, when one is running.
-  const federation = await createFederation({
-    config,
-    db,
-    signingKey,
-    logger,
-    remoteUp: (server) => void admin.retry('destination', `dest:${server}`),
-  });
   const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, actors: admin, metrics, federation });
   const listeners: RunningServer['listeners'] = [];
   try {
