@@ -24,7 +24,7 @@ import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { SigningKey } from '../protocol/signing.ts';
 import { domainOf } from '../protocol/identifiers.ts';
 import type { Database } from '../storage/database.ts';
-import { EventStore, persistEventBatch, type EventToPersist, type StoredEvent } from '../storage/events.ts';
+import { DuplicateTxnError, EventStore, persistEventBatch, type EventToPersist, type StoredEvent } from '../storage/events.ts';
 import type { Membership, Notifier } from '../notifier.ts';
 import type { StreamIdGenerator } from '../streams/idGenerator.ts';
 import { RoomError, eventTooLarge, roomBadJson, roomForbidden } from './errors.ts';
@@ -169,38 +169,46 @@ export class RoomWriter {
   }
 
   private async runBatch(roomId: string, jobs: Job[]): Promise<void> {
+    // Optimistically, no txn id of the batch was used before: the batch statement itself checks that (every txn row
+    // must be new, else the statement fails and nothing is written), which saves a lookup round trip per batch. Only
+    // when it fails are the txn ids looked up and the batch built again without the repeats.
+    const first = await this.attempt(roomId, jobs, null);
+    if (first !== 'duplicate txn') return;
+    let earlier: Map<string, string>;
+    try {
+      earlier = await this.events.eventIdsForTxns(
+        jobs.filter((j) => j.draft.txn).map((j) => ({ userId: j.draft.sender, deviceId: j.draft.txn?.deviceId ?? '', txnId: j.draft.txn?.txnId ?? '' })),
+      );
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    const second = await this.attempt(roomId, jobs, earlier);
+    if (second === 'duplicate txn') {
+      for (const job of jobs) job.reject(new Error('a transaction id was used again while its batch was being written'));
+    }
+  }
+
+  /** Builds and stores one batch; `earlier` holds txn ids known to be used (null: assume none). */
+  private async attempt(roomId: string, jobs: Job[], earlier: Map<string, string> | null): Promise<'done' | 'duplicate txn'> {
     let cache: RoomCache;
     try {
       cache = await this.loadCache(roomId);
     } catch (error) {
       for (const job of jobs) job.reject(error);
-      return;
+      return 'done';
     }
     const now = this.opts.now();
-    // Transaction ids already used, from earlier (committed) batches of this room or earlier in this batch.
-    // Transaction ids used before: one lookup for the whole batch (earlier batches of this room have committed, so it
-    // sees them); repeats within this batch are caught below.
-    let earlier = new Map<string, string>();
-    const withTxn = jobs.filter((j) => j.draft.txn);
-    if (withTxn.length > 0) {
-      try {
-        earlier = await this.events.eventIdsForTxns(
-          withTxn.map((j) => ({ userId: j.draft.sender, deviceId: j.draft.txn?.deviceId ?? '', txnId: j.draft.txn?.txnId ?? '' })),
-        );
-      } catch (error) {
-        for (const job of jobs) job.reject(error);
-        return;
-      }
-    }
     const overlay = new Map<StateKey, RoomEvent>();
     const built: Built[] = [];
     const accepted: Job[] = [];
     const duplicates: { job: Job; key: string }[] = [];
     const inBatch = new Set<string>();
+    const failed: { job: Job; error: unknown }[] = [];
     for (const job of jobs) {
       const txn = job.draft.txn;
       const key = txn ? txnKey(job.draft.sender, txn) : undefined;
-      if (key !== undefined && (earlier.has(key) || inBatch.has(key))) {
+      if (key !== undefined && (earlier?.has(key) || inBatch.has(key))) {
         duplicates.push({ job, key });
         continue;
       }
@@ -212,7 +220,7 @@ export class RoomWriter {
         if (key !== undefined) inBatch.add(key);
         if (b.event.state_key !== undefined) overlay.set(stateKey(b.event.type, b.event.state_key), b.event);
       } catch (error) {
-        job.reject(error);
+        failed.push({ job, error });
       }
     }
     let persisted: PersistedEvent[] = [];
@@ -220,24 +228,26 @@ export class RoomWriter {
       try {
         persisted = await this.persist(roomId, built, cache, overlay);
       } catch (error) {
-        for (const job of accepted) job.reject(error);
-        for (const { job } of duplicates) job.reject(error);
-        return;
+        if (error instanceof DuplicateTxnError && earlier === null) return 'duplicate txn';
+        for (const job of jobs) job.reject(error);
+        return 'done';
       }
       persisted.forEach((p, i) => accepted[i]?.resolve(p));
     }
+    for (const { job, error } of failed) job.reject(error);
     for (const { job, key } of duplicates) {
       const inThisBatch = persisted.find((p, i) => {
         const d = accepted[i]?.draft;
         return d?.txn !== undefined && txnKey(d.sender, d.txn) === key;
       });
-      const eventId = inThisBatch?.eventId ?? earlier.get(key);
+      const eventId = inThisBatch?.eventId ?? earlier?.get(key);
       if (eventId === undefined) {
         job.reject(new Error('transaction id lookup lost its event'));
         continue;
       }
       job.resolve({ eventId, roomId, streamOrdering: inThisBatch?.streamOrdering ?? 0, pdu: inThisBatch?.pdu ?? {}, deduplicated: true });
     }
+    return 'done';
   }
 
   private async loadCache(roomId: string): Promise<RoomCache> {

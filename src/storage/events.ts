@@ -136,7 +136,7 @@ export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<
                 SELECT u, d, t, e, ${room}, ${p(batch.now, 'bigint')}
                   FROM unnest(${p(txns.map((e) => e.txn?.userId ?? ''), 'text[]')}, ${p(txns.map((e) => e.txn?.deviceId ?? ''), 'text[]')},
                               ${p(txns.map((e) => e.txn?.txnId ?? ''), 'text[]')}, ${p(txns.map((e) => e.eventId), 'text[]')}) AS k(u, d, t, e)
-                ON CONFLICT DO NOTHING)`);
+                ON CONFLICT DO NOTHING RETURNING 1)`);
   }
   if (state.length > 0) {
     parts.push(`sh AS (INSERT INTO state_history (room_id, stream_ordering, type, state_key, event_id, prev_event_id, membership)
@@ -164,7 +164,25 @@ export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<
                   FROM unnest(${p(redactions.map((x) => x[0]), 'text[]')}, ${p(redactions.map((x) => x[1]), 'text[]')}) AS k(target, r)
                  WHERE events.event_id = k.target AND events.room_id = ${room} AND events.redacted_by IS NULL)`);
   }
-  await q.query(`WITH ${parts.join(',\n')} SELECT 1`, params);
+  // With txn ids, every one must be new: otherwise the statement divides by zero and so writes nothing at all (a
+  // CASE over a subquery is not folded at plan time, so the division only happens when the count is short).
+  const check = txns.length > 0 ? `SELECT 1 / (CASE WHEN (SELECT count(*) FROM tx) = ${p(txns.length, 'bigint')} THEN 1 ELSE 0 END)` : 'SELECT 1';
+  try {
+    await q.query(`WITH ${parts.join(',\n')} ${check}`, params);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === DIVISION_BY_ZERO) throw new DuplicateTxnError();
+    throw error;
+  }
+}
+
+const DIVISION_BY_ZERO = '22012';
+
+/** A batch carried a (user, device, txn id) that was already used; nothing of the batch was written. */
+export class DuplicateTxnError extends Error {
+  constructor() {
+    super('a transaction id of the batch was used before');
+    this.name = 'DuplicateTxnError';
+  }
 }
 
 /** Stores a batch: a new room's row and its first events in one transaction, otherwise the single statement. */
