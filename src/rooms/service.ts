@@ -10,6 +10,7 @@ import type { RoomVersion } from '../protocol/roomVersions.ts';
 import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { Database } from '../storage/database.ts';
 import { EventStore, type StoredEvent } from '../storage/events.ts';
+import { PostgresProfileStore } from '../storage/profiles.ts';
 import { toClientEvent } from './clientEvent.ts';
 import { RoomError, roomForbidden, roomInvalidParam, roomNotFound } from './errors.ts';
 import { RoomVisibility } from './visibility.ts';
@@ -66,9 +67,11 @@ export class RoomService {
   private readonly writer: RoomWriter;
   private readonly serverName: string;
   private readonly now: () => number;
+  private readonly profiles: PostgresProfileStore;
 
   constructor(opts: RoomServiceOptions) {
     this.events = new EventStore(opts.db);
+    this.profiles = new PostgresProfileStore(opts.db);
     this.writer = opts.writer;
     this.serverName = opts.serverName;
     this.now = opts.now;
@@ -159,6 +162,9 @@ export class RoomService {
       drafts.push(state('m.room.member', { membership: 'invite', ...(req.is_direct ? { is_direct: true } : {}) }, u));
     }
 
+    const creatorProfile = await this.memberProfile(creator);
+    const creatorJoin = drafts[0];
+    if (creatorJoin) creatorJoin.content = { ...creatorProfile, ...creatorJoin.content };
     const roomId = version.roomIdFromCreateEvent ? undefined : `!${randomBytes(12).toString('base64url').replace(/[-_]/g, 'x')}:${this.serverName}`;
     try {
       const created = await this.writer.createRoom(
@@ -223,7 +229,16 @@ export class RoomService {
     if (!room) throw roomNotFound(`No known room ${roomId} (joining rooms on other servers is not supported yet)`);
     const current = await this.events.localMembership(userId, roomId);
     if (current?.membership === 'join') return;
-    await this.membership(userId, roomId, userId, 'join', reason);
+    await this.membership(userId, roomId, userId, 'join', reason, await this.memberProfile(userId));
+  }
+
+  /** displayname and avatar_url from the user's global profile, for their member events. */
+  private async memberProfile(userId: string): Promise<JsonObject> {
+    const profile = await this.profiles.getProfile(userId);
+    const out: JsonObject = {};
+    if (typeof profile['displayname'] === 'string') out['displayname'] = profile['displayname'];
+    if (typeof profile['avatar_url'] === 'string') out['avatar_url'] = profile['avatar_url'];
+    return out;
   }
 
   async invite(userId: string, roomId: string, target: string, reason?: string): Promise<void> {
@@ -270,8 +285,8 @@ export class RoomService {
     if (current) await this.events.forget(userId, roomId);
   }
 
-  private async membership(sender: string, roomId: string, target: string, membership: string, reason?: string): Promise<void> {
-    const content: JsonObject = { membership };
+  private async membership(sender: string, roomId: string, target: string, membership: string, reason?: string, profile: JsonObject = {}): Promise<void> {
+    const content: JsonObject = { ...profile, membership };
     if (reason !== undefined) content['reason'] = reason;
     await this.writer.submit(roomId, { type: 'm.room.member', sender, stateKey: target, content });
   }

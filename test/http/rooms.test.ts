@@ -257,6 +257,21 @@ forEachBackend('rooms over HTTP', (backend) => {
     await fails(s, 'POST', `${V3}/rooms/${enc('!nope:test.local')}/leave`, alice, {}, 403, 'M_FORBIDDEN');
   });
 
+  test('member events carry the profile: joined_members shows display names and avatars', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const bob = await newUser(s, 'bob');
+    await call(s, 'PUT', `${V3}/profile/${enc(alice.userId)}/displayname`, alice, { displayname: 'Alice A.' });
+    await call(s, 'PUT', `${V3}/profile/${enc(bob.userId)}/avatar_url`, bob, { avatar_url: 'mxc://test.local/bob' });
+    const roomId = await createRoom(s, alice, { preset: 'public_chat' });
+    await join(s, bob, roomId);
+    const jm = await call(s, 'GET', `${V3}/rooms/${enc(roomId)}/joined_members`, alice);
+    assert.deepEqual(jm['joined'], {
+      [alice.userId]: { display_name: 'Alice A.' },
+      [bob.userId]: { avatar_url: 'mxc://test.local/bob' },
+    });
+  });
+
   test('membership: kick, ban and unban need power; a banned user cannot join', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');
