@@ -66,13 +66,30 @@ export function createAdminPort(system: TroupeActors): AdminPort {
   };
 
   return {
-    list() {
-      const rows = system.list().map((row) => {
-        // Figures of supervisor children come from the actor itself (the system lists appservices without).
-        if (row.kind === 'supervisor' || row.kind === 'userStream') return row;
-        const actor = children()[row.id];
-        return actor ? listingOf(row.id, actor) : row;
-      });
+    list(options = {}) {
+      let rows: ActorListing[];
+      if (options.userStreams === false) {
+        // The supervisor and its children only: never a walk over every user stream.
+        const snapshot = system.supervisor.getSnapshot() as { value: unknown; context: Record<string, number> };
+        rows = [
+          {
+            id: 'supervisor',
+            kind: 'supervisor',
+            state: stateString(snapshot.value),
+            figures: { ...snapshot.context, ...system.userStreams.counts(), wakeUps: system.userStreams.wakeUps },
+          },
+        ];
+        for (const [id, actor] of Object.entries(children())) {
+          if (actor && !id.startsWith('user:')) rows.push(listingOf(id, actor));
+        }
+      } else {
+        rows = system.list().map((row) => {
+          // Figures of supervisor children come from the actor itself (the system lists appservices without).
+          if (row.kind === 'supervisor' || row.kind === 'userStream') return row;
+          const actor = children()[row.id];
+          return actor ? listingOf(row.id, actor) : row;
+        });
+      }
       const seen = new Set(rows.map((r) => r.id));
       for (const [id, actor] of attached) {
         if (actor.getSnapshot().status !== 'active') {
@@ -101,6 +118,10 @@ export function createAdminPort(system: TroupeActors): AdminPort {
       // A destination has no separate command: any sign of life from the remote wakes it at once.
       actor.send(kind === 'appservice' ? { type: 'RETRY_NOW' } : { type: 'REMOTE_UP' });
       return true;
+    },
+    userStreamCounts() {
+      const c = system.userStreams.counts();
+      return { waiting: c.waitingStreams, lingering: c.lingering, idle: c.idle, waitingRequests: c.waitingRequests };
     },
     wakeUps() {
       const counts = system.userStreams.wakeUpsByStream;

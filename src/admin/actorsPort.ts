@@ -24,8 +24,13 @@ export interface MachineDiagram {
 export type RetryableKind = 'appservice' | 'destination';
 
 export interface ActorsPort {
-  /** Every live actor with its figures (user streams included). */
-  list(): ActorListing[];
+  /**
+   * Every live actor with its figures. `userStreams: false` leaves out the (possibly 100,000) user-stream
+   * rows, costing O(other actors); userStreamCounts() summarises them.
+   */
+  list(options?: { userStreams?: boolean }): ActorListing[];
+  /** User streams by record state, and the sync requests waiting on them. */
+  userStreamCounts(): { waiting: number; lingering: number; idle: number; waitingRequests: number };
   /**
    * `listener` runs after any actor changed state or context (possibly very often: throttle on your side).
    * Costs nothing while nobody is subscribed. Returns the unsubscribe function.

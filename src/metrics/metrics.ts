@@ -67,7 +67,12 @@ export function createMetrics(sources: MetricsSources = {}): TroupeMetrics {
       collect() {
         this.reset();
         const counts = new Map<string, { kind: string; state: string; n: number }>();
-        for (const row of actors.list()) {
+        // User streams from their counts: listing 100,000 of them per scrape would be wasteful.
+        const streams = actors.userStreamCounts();
+        for (const state of ['waiting', 'lingering', 'idle'] as const) {
+          counts.set(`userStream\u0000${state}`, { kind: 'userStream', state, n: streams[state] });
+        }
+        for (const row of actors.list({ userStreams: false })) {
           const key = `${row.kind}\u0000${row.state}`;
           const entry = counts.get(key);
           if (entry) entry.n++;
@@ -84,7 +89,7 @@ export function createMetrics(sources: MetricsSources = {}): TroupeMetrics {
       collect() {
         this.reset();
         const sums = new Map<string, number>();
-        for (const row of actors.list()) {
+        for (const row of actors.list({ userStreams: false })) {
           for (const figure of QUEUE_FIGURES[row.kind] ?? []) {
             const value = row.figures[figure];
             if (typeof value !== 'number') continue;

@@ -71,6 +71,8 @@ test('wake-ups are counted by stream as waiting syncs wake', async (t) => {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   assert.equal(sample(text, 'troupe_wakeups_total', { stream: 'to_device' }), 1);
   assert.equal(sample(text, 'troupe_wakeups_total', { stream: 'events' }), 0);
+  // The woken stream lingers for the client's next poll.
+  assert.equal(sample(text, 'troupe_actors', { kind: 'userStream', state: 'lingering' }), 1);
 });
 
 test('actor gauges count kinds and states, queue depths sum figures, pool usage is reported', async () => {
@@ -83,6 +85,7 @@ test('actor gauges count kinds and states, queue depths sum figures, pool usage 
   ];
   const actors: ActorsPort = {
     list: () => rows,
+    userStreamCounts: () => ({ waiting: 2, lingering: 1, idle: 0, waitingRequests: 3 }),
     subscribe: () => () => {},
     retry: () => false,
     wakeUps: () => ({ events: 7 }),
@@ -94,6 +97,8 @@ test('actor gauges count kinds and states, queue depths sum figures, pool usage 
   assert.equal(sample(text, 'troupe_actors', { kind: 'destination', state: 'backingOff' }), 2);
   assert.equal(sample(text, 'troupe_actors', { kind: 'destination', state: 'idle' }), 1);
   assert.equal(sample(text, 'troupe_actors', { kind: 'appservice', state: 'down.waiting' }), 1);
+  assert.equal(sample(text, 'troupe_actors', { kind: 'userStream', state: 'waiting' }), 2);
+  assert.equal(sample(text, 'troupe_actors', { kind: 'userStream', state: 'idle' }), 0);
   assert.equal(sample(text, 'troupe_actor_queue_depth', { kind: 'destination', queue: 'queuedPdus' }), 6);
   assert.equal(sample(text, 'troupe_actor_queue_depth', { kind: 'supervisor', queue: 'waitingRequests' }), 3);
   assert.equal(sample(text, 'troupe_wakeups_total', { stream: 'events' }), 7);
