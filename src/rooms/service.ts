@@ -241,6 +241,14 @@ export class RoomService {
     return out;
   }
 
+  /** Knocking (room versions 7+ with join_rule knock or knock_restricted): the auth rules decide. */
+  async knock(userId: string, roomId: string, reason?: string): Promise<void> {
+    const room = await this.events.getRoom(roomId);
+    if (!room) throw roomNotFound(`No known room ${roomId} (knocking on rooms on other servers is not supported yet)`);
+    if (!this.version(room.version).knockJoinRule) throw roomForbidden(`Room version ${room.version} does not allow knocking`);
+    await this.membership(userId, roomId, userId, 'knock', reason, await this.memberProfile(userId));
+  }
+
   async invite(userId: string, roomId: string, target: string, reason?: string): Promise<void> {
     this.requireUserId(target);
     await this.requireRoom(roomId);

@@ -301,6 +301,22 @@ export class EventStore {
     return rows.map((r) => ({ streamOrdering: r.stream_ordering, eventId: r.event_id, membership: r.membership }));
   }
 
+  /**
+   * The state that changed in a room between two stream positions (after `from`, up to and including `to`): for each
+   * (type, state_key) changed, its newest event in that range, ordered by stream ordering. For incremental sync.
+   */
+  async stateChangesBetween(roomId: string, from: number, to: number): Promise<StoredEvent[]> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM (
+         SELECT DISTINCT ON (type, state_key) event_id FROM state_history
+          WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3
+          ORDER BY type, state_key, stream_ordering DESC
+       ) s JOIN events e ON e.event_id = s.event_id ORDER BY e.stream_ordering`,
+      [roomId, from, to],
+    );
+    return rows.map(toStoredEvent);
+  }
+
   async forwardExtremities(roomId: string): Promise<StoredEvent[]> {
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM forward_extremities f JOIN events e ON e.event_id = f.event_id WHERE f.room_id = $1`,

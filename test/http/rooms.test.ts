@@ -257,6 +257,28 @@ forEachBackend('rooms over HTTP', (backend) => {
     await fails(s, 'POST', `${V3}/rooms/${enc('!nope:test.local')}/leave`, alice, {}, 403, 'M_FORBIDDEN');
   });
 
+  test('knock: allowed by join_rule knock in v7+, then invited in; refused elsewhere', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const bob = await newUser(s, 'bob');
+    const roomId = await createRoom(s, alice, { initial_state: [{ type: 'm.room.join_rules', content: { join_rule: 'knock' } }] });
+    const knocked = await call(s, 'POST', `${V3}/knock/${enc(roomId)}`, bob, { reason: 'let me in' });
+    assert.equal(knocked['room_id'], roomId);
+    const member = await call(s, 'GET', `${V3}/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}`, alice);
+    assert.deepEqual(member, { membership: 'knock', reason: 'let me in' });
+    await invite(s, alice, roomId, bob.userId);
+    await join(s, bob, roomId);
+
+    const closed = await createRoom(s, alice);
+    await fails(s, 'POST', `${V3}/knock/${enc(closed)}`, bob, {}, 403, 'M_FORBIDDEN');
+    const old = await createRoom(s, alice, { room_version: '6', initial_state: [{ type: 'm.room.join_rules', content: { join_rule: 'knock' } }] });
+    await fails(s, 'POST', `${V3}/knock/${enc(old)}`, bob, {}, 403, 'M_FORBIDDEN');
+    await fails(s, 'POST', `${V3}/knock/${enc('!nope:test.local')}`, bob, {}, 404, 'M_NOT_FOUND');
+    await fails(s, 'POST', `${V3}/knock/${enc('#nope:test.local')}`, bob, {}, 404, 'M_NOT_FOUND');
+    await fails(s, 'POST', `${V3}/knock/x`, bob, {}, 400, 'M_INVALID_PARAM');
+    await fails(s, 'POST', `${V3}/knock/${enc(roomId)}`, bob, { reason: 1 }, 400, 'M_BAD_JSON');
+  });
+
   test('member events carry the profile: joined_members shows display names and avatars', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');

@@ -23,6 +23,7 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: (r) => `${V3}/rooms/${r}/state`, body: false },
   { method: 'POST', path: (r) => `${V3}/rooms/${r}/join`, body: true, typed: true },
   { method: 'POST', path: (r) => `${V3}/join/${r}`, body: true, typed: true },
+  { method: 'POST', path: (r) => `${V3}/knock/${r}`, body: true, typed: true },
   { method: 'POST', path: (r) => `${V3}/rooms/${r}/invite`, body: true, typed: true },
   { method: 'POST', path: (r) => `${V3}/rooms/${r}/leave`, body: true, typed: true },
   { method: 'POST', path: (r) => `${V3}/rooms/${r}/kick`, body: true, typed: true },

@@ -96,6 +96,10 @@ forEachBackend('room writer', (backend) => {
     assert.equal(then.some((e) => e.stateKey === BOB), false, 'bob joined later');
     assert.equal(current.some((e) => e.stateKey === BOB), true);
     assert.deepEqual(await events.joinedRooms(BOB), [roomId]);
+    // What changed after the first topic: bob's join and the second topic (newest per key, in stream order).
+    const changed = await events.stateChangesBetween(roomId, firstAt, await events.maxStreamOrdering());
+    assert.deepEqual(changed.map((e) => [e.type, e.stateKey]), [['m.room.member', BOB], ['m.room.topic', '']]);
+    assert.deepEqual(await events.stateChangesBetween(roomId, 0, firstAt - 1).then((c) => c.some((e) => e.type === 'm.room.topic')), false);
   });
 
   test('a rejected event is never stored and does not hold the stream back', async (t) => {

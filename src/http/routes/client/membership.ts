@@ -1,4 +1,5 @@
-// Membership: POST /join/{roomIdOrAlias}, /rooms/{roomId}/join, invite, leave, kick, ban, unban, forget.
+// Membership: POST /join/{roomIdOrAlias}, /knock/{roomIdOrAlias}, /rooms/{roomId}/join, invite, leave, kick, ban, unban,
+// forget.
 import type { FastifyInstance } from 'fastify';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, notFound } from '../../errors.ts';
@@ -34,6 +35,18 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
       const roomId = roomIdParam(request, 'roomIdOrAlias');
       const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
       await roomCall(() => ctx.rooms.join(userId, roomId, body.reason));
+      return { room_id: roomId };
+    },
+  });
+
+  route(app, `${CLIENT_V3}/knock/:roomIdOrAlias`, {
+    POST: async (request) => {
+      const { userId } = await ctx.authenticate(request);
+      const target = params(request)['roomIdOrAlias'] ?? '';
+      if (target.startsWith('#')) throw notFound(`Room alias ${target} not found (aliases are not supported yet)`);
+      const roomId = roomIdParam(request, 'roomIdOrAlias');
+      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
+      await roomCall(() => ctx.rooms.knock(userId, roomId, body.reason));
       return { room_id: roomId };
     },
   });
