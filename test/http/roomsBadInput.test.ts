@@ -75,6 +75,20 @@ forEachBackend('room endpoints under bad input', (backend) => {
         await check(ep.method, ep.path(room, 'no-dollar'), alice, ep.body ? {} : undefined, 'bad event id');
       }
     }
+    // Path parameters PostgreSQL could not store.
+    const r = enc(roomId);
+    for (const [method, path] of [
+      ['PUT', `${V3}/rooms/${r}/send/a%00b/t1`],
+      ['PUT', `${V3}/rooms/${r}/send/m.room.message/t%002`],
+      ['PUT', `${V3}/rooms/${r}/state/x%00y/`],
+      ['GET', `${V3}/rooms/${r}/state/x%00y/`],
+      ['PUT', `${V3}/rooms/${r}/state/x/k%00`],
+      ['GET', `${V3}/rooms/${r}/state/x/k%00`],
+      ['PUT', `${V3}/rooms/${r}/redact/${enc(eventId)}/t%003`],
+      ['POST', `${V3}/join/${r}%00`],
+    ] as const) {
+      await check(method, path, alice, method === 'GET' ? undefined : { body: 'x' }, 'NUL in a path parameter');
+    }
     // Forbidden actions by a non-member.
     for (const [method, path, body] of [
       ['PUT', `${V3}/rooms/${enc(roomId)}/send/m.room.message/e1`, { body: 'x' }],

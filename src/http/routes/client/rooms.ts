@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isValidEventId, isValidRoomId } from '../../../protocol/identifiers.ts';
 import { RoomError } from '../../../rooms/errors.ts';
+import { unstorableText } from '../../../storage/text.ts';
 import { StreamToken } from '../../../streams/token.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, invalidParam } from '../../errors.ts';
@@ -20,8 +21,13 @@ export async function roomCall<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The path parameters; one PostgreSQL could not store (NUL, an unpaired surrogate) is 400 M_INVALID_PARAM. */
 export function params(request: FastifyRequest): Record<string, string> {
-  return (request.params ?? {}) as Record<string, string>;
+  const values = (request.params ?? {}) as Record<string, string>;
+  for (const [name, value] of Object.entries(values)) {
+    if (unstorableText(value) !== null) throw invalidParam(`${name} may not contain NUL or unpaired surrogates`);
+  }
+  return values;
 }
 
 export function query(request: FastifyRequest): Record<string, unknown> {
