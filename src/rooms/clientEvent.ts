@@ -12,6 +12,10 @@ export interface ClientEventOptions {
   txnIds?: ReadonlyMap<string, string>;
   /** Redaction events by id, for redacted_because. */
   redactions?: ReadonlyMap<string, StoredEvent>;
+  /** For state events: the event each replaced (replaces_state), by event id. */
+  replaces?: ReadonlyMap<string, string>;
+  /** Replaced events the requester may see, by id (prev_content). */
+  previous?: ReadonlyMap<string, StoredEvent>;
 }
 
 export function toClientEvent(e: StoredEvent, version: RoomVersion, opts: ClientEventOptions): JsonObject {
@@ -28,7 +32,18 @@ export function toClientEvent(e: StoredEvent, version: RoomVersion, opts: Client
     sender: e.sender,
     type: e.type,
   };
-  if (e.stateKey !== null) out['state_key'] = e.stateKey;
+  if (e.stateKey !== null) {
+    out['state_key'] = e.stateKey;
+    const replaced = opts.replaces?.get(e.eventId);
+    if (replaced !== undefined) {
+      unsigned['replaces_state'] = replaced;
+      const previous = opts.previous?.get(replaced);
+      if (previous) {
+        const prevContent = (previous.pdu['content'] ?? {}) as JsonObject;
+        unsigned['prev_content'] = previous.redactedBy !== null ? redactContent(previous.type, prevContent, version) : prevContent;
+      }
+    }
+  }
   if (e.redacts !== null) out['redacts'] = e.redacts;
   if (e.redactedBy !== null) {
     out['content'] = redactContent(e.type, content, version);

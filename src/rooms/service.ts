@@ -478,12 +478,24 @@ export class RoomService {
   async format(requester: Requester, version: RoomVersion, events: readonly StoredEvent[]): Promise<JsonObject[]> {
     const own = events.filter((e) => e.sender === requester.userId).map((e) => e.eventId);
     const redactionIds = events.map((e) => e.redactedBy).filter((id): id is string => id !== null);
-    const [txnIds, redactions] = await Promise.all([
+    const roomId = events[0]?.roomId;
+    const stateOrderings = events.filter((e) => e.stateKey !== null).map((e) => e.streamOrdering);
+    const [txnIds, redactions, replaces] = await Promise.all([
       this.events.txnIdsOf(requester.userId, requester.deviceId, own),
       this.events.getEvents(redactionIds),
+      roomId !== undefined ? this.events.replacedState(roomId, stateOrderings) : Promise.resolve(new Map<string, string>()),
     ]);
+    // prev_content only where the requester may see the replaced event.
+    const previous = new Map<string, StoredEvent>();
+    if (replaces.size > 0 && roomId !== undefined) {
+      const [replaced, visibility] = await Promise.all([
+        this.events.getEvents([...new Set(replaces.values())]),
+        RoomVisibility.load(this.events, roomId, requester.userId),
+      ]);
+      for (const [id, e] of replaced) if (visibility.canSee(e, requester.userId)) previous.set(id, e);
+    }
     const now = this.now();
-    return events.map((e) => toClientEvent(e, version, { now, txnIds, redactions }));
+    return events.map((e) => toClientEvent(e, version, { now, txnIds, redactions, replaces, previous }));
   }
 
   private async requireRoom(roomId: string): Promise<{ version: string }> {

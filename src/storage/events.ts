@@ -317,6 +317,17 @@ export class EventStore {
     return rows.map(toStoredEvent);
   }
 
+  /** For state events of one room (by stream ordering): the event each replaced, where there was one. */
+  async replacedState(roomId: string, streamOrderings: readonly number[]): Promise<Map<string, string>> {
+    if (streamOrderings.length === 0) return new Map();
+    const { rows } = await this.db.query<{ event_id: string; prev_event_id: string }>(
+      `SELECT event_id, prev_event_id FROM state_history
+        WHERE room_id = $1 AND stream_ordering = ANY($2::bigint[]) AND prev_event_id IS NOT NULL`,
+      [roomId, [...streamOrderings]],
+    );
+    return new Map(rows.map((r) => [r.event_id, r.prev_event_id]));
+  }
+
   async forwardExtremities(roomId: string): Promise<StoredEvent[]> {
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM forward_extremities f JOIN events e ON e.event_id = f.event_id WHERE f.room_id = $1`,

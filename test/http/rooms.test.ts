@@ -197,6 +197,10 @@ forEachBackend('rooms over HTTP', (backend) => {
     assert.equal(asEvent.status, 200);
     assert.equal((asEvent.body as ClientEvent).type, 'm.room.name');
     assert.equal((asEvent.body as ClientEvent).state_key, '');
+    assert.deepEqual((asEvent.body as ClientEvent).unsigned?.['prev_content'], { name: 'One' });
+    assert.equal((asEvent.body as ClientEvent).unsigned?.['replaces_state'], put['event_id']);
+    const fromState = (await state(s, alice, roomId)).find((e) => e.type === 'm.room.name');
+    assert.deepEqual(fromState?.unsigned?.['prev_content'], { name: 'One' });
 
     await join(s, bob, roomId);
     const refused = await fails(s, 'PUT', `${base}/m.room.name`, bob, { name: 'Bob was here' }, 403, 'M_FORBIDDEN');

@@ -159,6 +159,24 @@ forEachBackend('room timeline over HTTP', (backend) => {
     await fails(s, 'PUT', redact(aliceMsg, 'r4'), alice, { reason: 5 }, 400, 'M_BAD_JSON');
   });
 
+  test('prev_content only when the replaced state event is visible; replaces_state always', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const bob = await newUser(s, 'bob');
+    const roomId = await createRoom(s, alice, { preset: 'public_chat', initial_state: [{ type: 'm.room.history_visibility', content: { history_visibility: 'joined' } }] });
+    const topic = (t: string) => call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/state/m.room.topic/`, alice, { topic: t });
+    const first = await topic('before bob');
+    await join(s, bob, roomId);
+    await topic('after bob');
+    const page = await messages(s, bob, roomId, `dir=b&limit=5&filter=${enc('{"types":["m.room.topic"]}')}`);
+    const latest = (page['chunk'] as ClientEvent[])[0];
+    assert.equal(latest?.content['topic'], 'after bob');
+    assert.equal(latest?.unsigned?.['replaces_state'], first['event_id']);
+    assert.equal(latest?.unsigned?.['prev_content'], undefined, 'bob could not see the earlier topic');
+    const forAlice = await messages(s, alice, roomId, `dir=b&limit=1&filter=${enc('{"types":["m.room.topic"]}')}`);
+    assert.deepEqual((forAlice['chunk'] as ClientEvent[])[0]?.unsigned?.['prev_content'], { topic: 'before bob' });
+  });
+
   test('history visibility: joined, invited, shared and world_readable; a former member sees up to leaving', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');
