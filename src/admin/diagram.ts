@@ -5,8 +5,8 @@ import type { MachineDiagram } from './actorsPort.ts';
 
 const BOX_W = 180;
 const BOX_H = 34;
-const COL_GAP = 90;
-const ROW_GAP = 26;
+const COL_GAP = 150;
+const ROW_GAP = 34;
 const PAD = 20;
 
 export function escapeXml(s: string): string {
@@ -16,7 +16,7 @@ export function escapeXml(s: string): string {
 /** Columns: breadth-first distance from the initial states, following transitions (unreached states last). */
 function columns(d: MachineDiagram): Map<string, number> {
   const col = new Map<string, number>();
-  const starts = d.states.filter((s) => s.initial && s.depth === 0).map((s) => s.id);
+  const starts = d.states.filter((s) => s.initial).map((s) => s.id);
   const queue = [...starts];
   for (const id of starts) col.set(id, 0);
   const childrenOf = (id: string) => d.states.filter((s) => s.id.startsWith(`${id}.`));
@@ -39,7 +39,33 @@ function columns(d: MachineDiagram): Map<string, number> {
   return col;
 }
 
-export function diagramSvg(d: MachineDiagram, activePaths: readonly string[] = []): string {
+/**
+ * What is drawn: atomic states, and compound states only where a transition leaves them (a transition into a
+ * compound state enters its initial child, so it is drawn to that child).
+ */
+function simplify(d: MachineDiagram): MachineDiagram {
+  const byId = new Map(d.states.map((s) => [s.id, s]));
+  const initialLeaf = (id: string): string => {
+    const child = d.states.find((s) => s.initial && s.id.startsWith(`${id}.`) && s.id.split('.').length === id.split('.').length + 1);
+    return child ? initialLeaf(child.id) : id;
+  };
+  const sources = new Set(d.transitions.map((t) => t.source));
+  const states = d.states.filter((s) => s.type === 'atomic' || s.type === 'final' || s.type === 'history' || sources.has(s.id));
+  const kept = new Set(states.map((s) => s.id));
+  const transitions = d.transitions
+    .map((t) => ({ ...t, target: byId.get(t.target)?.type === 'atomic' ? t.target : initialLeaf(t.target) }))
+    .filter((t) => kept.has(t.source) && kept.has(t.target));
+  // Where the machine starts: the initial leaf of each initial top-level state (several for a parallel machine).
+  const starts = new Set(d.states.filter((s) => s.initial && s.depth === 0).map((s) => initialLeaf(s.id)));
+  return {
+    ...d,
+    states: states.map((s) => ({ ...s, initial: starts.has(s.id) })),
+    transitions,
+  };
+}
+
+export function diagramSvg(full: MachineDiagram, activePaths: readonly string[] = []): string {
+  const d = simplify(full);
   const col = columns(d);
   const rows = new Map<number, number>();
   const pos = new Map<string, { x: number; y: number }>();
@@ -71,7 +97,7 @@ export function diagramSvg(d: MachineDiagram, activePaths: readonly string[] = [
     if (e.source === e.target) {
       parts.push(
         `<path d="M${a.x + BOX_W - 30},${a.y} c 10,-22 40,-22 30,0" fill="none" stroke="#666" marker-end="url(#arrow)"><title>${label}</title></path>`,
-        `<text x="${a.x + BOX_W - 20}" y="${a.y - 14}" fill="#444">${label.length > 28 ? `${label.slice(0, 27)}…` : label}</text>`,
+        `<text x="${a.x + BOX_W - 20}" y="${a.y - 14}" fill="#444" paint-order="stroke" stroke="#fff" stroke-width="3">${label.length > 28 ? `${label.slice(0, 27)}…` : label}</text>`,
       );
       continue;
     }
@@ -80,11 +106,13 @@ export function diagramSvg(d: MachineDiagram, activePaths: readonly string[] = [
     const y1 = a.y + BOX_H / 2;
     const y2 = b.y + BOX_H / 2;
     const mx = (x1 + x2) / 2;
-    const my = (y1 + y2) / 2 - 4;
+    // Backward edges bow downwards so that they do not lie on top of the forward edge between the same states.
+    const bow = b.x < a.x ? 22 : 0;
+    const my = (y1 + y2) / 2 - 4 + bow;
     const short = label.length > 28 ? `${label.slice(0, 27)}…` : label;
     parts.push(
-      `<path d="M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}" fill="none" stroke="#666" marker-end="url(#arrow)"><title>${label}</title></path>`,
-      `<text x="${mx}" y="${my}" text-anchor="middle" fill="#444">${short}</text>`,
+      `<path d="M${x1},${y1 + bow / 4} C${mx},${y1 + bow * 1.4} ${mx},${y2 + bow * 1.4} ${x2},${y2 + bow / 4}" fill="none" stroke="#666" marker-end="url(#arrow)"><title>${label}</title></path>`,
+      `<text x="${mx}" y="${my}" text-anchor="middle" fill="#444" paint-order="stroke" stroke="#fff" stroke-width="3">${short}</text>`,
     );
   }
   for (const s of d.states) {

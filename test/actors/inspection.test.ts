@@ -60,7 +60,7 @@ describe('inspection through the loopback relay', () => {
     void system.notifier.waitForEvents('@watched:test.local', StreamToken.ZERO, 60_000, controller.signal);
     void system.notifier.waitForEvents('@other:test.local', StreamToken.ZERO, 60_000, controller.signal);
 
-    const fake = spawnFakeAppservice(system, admin);
+    const fake = spawnFakeAppservice(t, system, admin);
     // Secrets in an event sent to the actor, too.
     fake.actor.send({ type: 'NOTIFY', position: 7, access_token: SECRETS.accessToken, password: SECRETS.password, signing_key: SECRETS.signingKey });
     await waitForSnapshot(fake.actor, isDown);

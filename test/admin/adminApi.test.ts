@@ -153,7 +153,7 @@ forEachBackend('admin API', (backend) => {
     assert.deepEqual((await server.request('GET', '/_troupe/admin/v1/appservices', { token: admin.accessToken })).body, { appservices: [] });
 
     const { running } = server;
-    const destination = spawnBackingOffDestination(running.actors, running.admin);
+    const destination = spawnBackingOffDestination(t, running.actors, running.admin);
     const list = await server.request('GET', '/_synapse/admin/v1/federation/destinations', { token: admin.accessToken });
     assert.equal((list.body as Body)['total'], 1);
     const [row] = (list.body as Body)['destinations'] as Body[];
@@ -173,7 +173,7 @@ forEachBackend('admin API', (backend) => {
     assert.equal(again.status, 400);
 
     // An appservice whose service fails: DOWN with a next retry time; retry after it recovers: UP.
-    const fake = spawnFakeAppservice(running.actors, running.admin);
+    const fake = spawnFakeAppservice(t, running.actors, running.admin);
     await waitForSnapshot(fake.actor, isDown);
     const down = await server.request('GET', '/_troupe/admin/v1/appservices/bridge', { token: admin.accessToken });
     assert.equal(down.status, 200);

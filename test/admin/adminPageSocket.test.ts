@@ -97,7 +97,7 @@ test('an admin gets the machines, then the actors as they change', async (t) => 
   assert.deepEqual(first.user_streams, { waiting: 0, lingering: 0, idle: 0, waitingRequests: 0 });
 
   // An appservice appears, goes DOWN with a next retry time, and comes back UP: each pushed.
-  const fake = spawnFakeAppservice(server.running.actors, server.running.admin);
+  const fake = spawnFakeAppservice(t, server.running.actors, server.running.admin);
   const appservice = (m: Message) => m.actors?.find((a) => a.id === 'as:bridge');
   const down = await c.next((m) => m.type === 'actors' && appservice(m)?.figures['status'] === 'down');
   assert.equal(typeof appservice(down)?.figures['nextRetryAt'], 'number');

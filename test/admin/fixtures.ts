@@ -26,7 +26,22 @@ export interface FakeAppservice {
   puts: number;
 }
 
-export function spawnFakeAppservice(system: { supervisor: AnyActorRef }, admin: AdminPort, serviceId = 'bridge'): FakeAppservice {
+/** Something to stop the actor after the test: actors made with a parent are not stopped with the system. */
+export interface AfterHook {
+  after(fn: () => void | Promise<void>): void;
+}
+
+/**
+ * Stops an actor that has a parent (XState refuses `stop()` for those; `_stop()` is what a parent does to
+ * its children), cancelling its timers so that the test process can exit.
+ */
+function stopAfter(t: AfterHook, actor: AnyActorRef): void {
+  t.after(() => {
+    (actor as unknown as { _stop(): void })._stop();
+  });
+}
+
+export function spawnFakeAppservice(t: AfterHook, system: { supervisor: AnyActorRef }, admin: AdminPort, serviceId = 'bridge'): FakeAppservice {
   const fake = { failing: true, puts: 0 } as FakeAppservice;
   let stored: TakenTransaction | null = { txnId: 'txn1', toPosition: 5, events: 3, ephemeral: 0, toDevice: 0 };
   const machine = appserviceMachine.provide({
@@ -59,12 +74,13 @@ export function spawnFakeAppservice(system: { supervisor: AnyActorRef }, admin: 
     input: { serviceId, pending: true, now: Date.now() },
   });
   admin.attach(fake.actor);
+  stopAfter(t, fake.actor);
   fake.actor.start();
   return fake;
 }
 
 /** A destination that failed a second ago and is backing off for 10 minutes. */
-export function spawnBackingOffDestination(system: { supervisor: AnyActorRef }, admin: AdminPort, server = 'remote.example'): AnyActorRef {
+export function spawnBackingOffDestination(t: AfterHook, system: { supervisor: AnyActorRef }, admin: AdminPort, server = 'remote.example'): AnyActorRef {
   const now = Date.now();
   const actor = createActor(destinationMachine, {
     parent: system.supervisor,
@@ -72,6 +88,7 @@ export function spawnBackingOffDestination(system: { supervisor: AnyActorRef }, 
     input: { server, retryIntervalMs: 600_000, lastRetryTs: now - 1000, failureTs: now - 1000, now },
   });
   admin.attach(actor);
+  stopAfter(t, actor);
   actor.start();
   return actor;
 }

@@ -99,9 +99,9 @@ function cell(row, text, attrs = {}) {
   return td;
 }
 
-function stateCell(row, state) {
-  const td = cell(row, state);
-  td.classList.add('state', state.split('.')[0]);
+function stateCell(row, text, state = text) {
+  const td = cell(row, text);
+  td.classList.add('state', state.split(/[.,]/)[0]);
   td.dataset.field = 'state';
   return td;
 }
@@ -143,7 +143,7 @@ function render({ actors, user_streams: streams }) {
     const tr = document.createElement('tr');
     tr.dataset.actor = a.id;
     cell(tr, a.id.slice(3));
-    stateCell(tr, `${f.status === 'down' ? 'DOWN' : 'UP'} · ${a.state}`).classList.add(f.status === 'down' ? 'down' : 'up');
+    stateCell(tr, `${f.status === 'down' ? 'DOWN' : 'UP'} · ${a.state}`, f.status === 'down' ? 'down' : 'up');
     cell(tr, f.backoffStep);
     cell(tr, fmtTime(f.nextRetryAt), { 'data-field': 'next-retry', 'data-at': String(f.nextRetryAt ?? '') });
     cell(tr, f.position, { 'data-field': 'position' });
