@@ -7,7 +7,7 @@
 // increment: `transactions.inc({ service, outcome: 'sent' | 'failed' | 'retried' })` and
 // `transactionSeconds.observe({ service }, seconds)`.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ActorsPort } from '../admin/actorsPort.ts';
+import type { ActorListing, ActorsPort } from '../admin/actorsPort.ts';
 
 /** What a pooled database reports (PostgreSQL through `pg`; PGlite has one connection and no pool). */
 export interface PoolUsage {
@@ -58,6 +58,9 @@ export function createMetrics(sources: MetricsSources = {}): TroupeMetrics {
   if (sources.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'troupe_' });
 
   const actors = sources.actors;
+  // One listing per scrape, shared by the gauges that need it.
+  let scraped: ActorListing[] | null = null;
+  const listing = (): ActorListing[] => (scraped ??= actors?.list({ userStreams: false }) ?? []);
   if (actors) {
     new Gauge({
       name: 'troupe_actors',
@@ -72,7 +75,7 @@ export function createMetrics(sources: MetricsSources = {}): TroupeMetrics {
         for (const state of ['waiting', 'lingering', 'idle'] as const) {
           counts.set(`userStream\u0000${state}`, { kind: 'userStream', state, n: streams[state] });
         }
-        for (const row of actors.list({ userStreams: false })) {
+        for (const row of listing()) {
           const key = `${row.kind}\u0000${row.state}`;
           const entry = counts.get(key);
           if (entry) entry.n++;
@@ -89,7 +92,7 @@ export function createMetrics(sources: MetricsSources = {}): TroupeMetrics {
       collect() {
         this.reset();
         const sums = new Map<string, number>();
-        for (const row of actors.list({ userStreams: false })) {
+        for (const row of listing()) {
           for (const figure of QUEUE_FIGURES[row.kind] ?? []) {
             const value = row.figures[figure];
             if (typeof value !== 'number') continue;
@@ -188,6 +191,13 @@ export function createMetrics(sources: MetricsSources = {}): TroupeMetrics {
     appservice,
     federation,
     eventPersistSeconds,
-    render: () => registry.metrics(),
+    render: async () => {
+      scraped = null;
+      try {
+        return await registry.metrics();
+      } finally {
+        scraped = null;
+      }
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer } from '../helpers/server.ts';
+import { forEachBackend } from '../helpers/database.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import type { ActorListing, ActorsPort } from '../../src/admin/actorsPort.ts';
 
@@ -108,4 +109,21 @@ test('actor gauges count kinds and states, queue depths sum figures, pool usage 
   rows.splice(1, 2);
   const again = await metrics.render();
   assert.equal(sample(again, 'troupe_actors', { kind: 'destination', state: 'backingOff' }), undefined);
+});
+
+forEachBackend('database pool metrics', (backend) => {
+  test('PostgreSQL reports its pool; PGlite, one connection and no pool, reports none', async (t) => {
+    const server = await startTestServer(t, {
+      backend: backend.name,
+      config: { listeners: [{ port: 0, bind_addresses: ['127.0.0.1'], resources: [{ names: ['client', 'metrics'] }] }] },
+    });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    if (backend.name === 'postgres') {
+      assert.ok((sample(text, 'troupe_db_pool_connections', { state: 'total' }) ?? 0) >= 1);
+      assert.equal(typeof sample(text, 'troupe_db_pool_connections', { state: 'idle' }), 'number');
+      assert.equal(sample(text, 'troupe_db_pool_connections', { state: 'waiting' }), 0);
+    } else {
+      assert.ok(!text.includes('troupe_db_pool_connections'));
+    }
+  });
 });
