@@ -148,8 +148,7 @@ export class RoomWriter {
       extremity = b.event;
       if (b.event.state_key !== undefined) overlay.set(stateKey(b.event.type, b.event.state_key), b.event);
     }
-    // A room id is never reused: the creation competes with nobody, but it queues like any batch so that nothing
-    // else can be written into the room before it exists.
+    // No queue is needed: nobody knows the new room's id before this returns, and the id is never reused.
     const persisted = await this.persist(roomId, built, cache, overlay, { version: v.id, creator: room.creator, isPublic: room.isPublic, createdTs: now });
     return { roomId, events: persisted };
   }
