@@ -10,6 +10,10 @@ import { createActorInspection, createInspectionFilter, sanitise, sanitiseInspec
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import { StreamToken } from '../../src/streams/token.ts';
 import { startTestServer } from '../helpers/server.ts';
+import { runCli } from '../helpers/daemon.ts';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { SECRETS, isDown, isUp, spawnFakeAppservice, waitForSnapshot } from '../admin/fixtures.ts';
 
 interface Message {
@@ -199,5 +203,28 @@ describe('the inspector in a running server', () => {
   test('without it, nothing listens', async (t) => {
     const server = await startTestServer(t);
     assert.equal(server.running.inspector, undefined);
+  });
+});
+
+describe('troupe start --inspect', () => {
+  test('turns the inspector on from the command line and the relay serves the actors', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'troupe-inspect-'));
+    const config = path.join(dir, 'troupe.yaml');
+    // Port 0 for both: the logs say where they are.
+    await writeFile(config, `server_name: test.local\ndata_directory: ${dir}\nlisteners: [{ port: 0 }]\ninspector: { port: 0 }\n`);
+    const daemon = runCli(['start', '--inspect', '--config', config], { cwd: dir });
+    t.after(async () => {
+      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+    });
+    const line = await daemon.waitForLog((l) => l['msg'] === 'XState inspector relay listening', 60_000);
+    const pageUrl = String(line['url']);
+    assert.match(pageUrl, /^http:\/\/127\.0\.0\.1:[0-9]+\/$/);
+    const client = new WebSocket(pageUrl.replace(/^http/, 'ws').replace(/\/$/, ''));
+    t.after(() => client.terminate());
+    const first = await new Promise<Message>((resolve) => client.once('message', (data) => resolve(JSON.parse(data.toString()) as Message)));
+    assert.equal(first.type, '@xstate.actor');
+    assert.equal(first.name, 'supervisor');
+    daemon.child.kill('SIGTERM');
+    assert.equal(await daemon.exited, 0);
   });
 });
