@@ -12,6 +12,7 @@ const ADMIN_ENDPOINTS: [string, string, unknown?][] = [
   ['GET', '/_synapse/admin/v2/users'],
   ['GET', '/_synapse/admin/v2/users/@alice:test.local'],
   ['PUT', '/_synapse/admin/v2/users/@mallory:test.local', { password: 'x', admin: true }],
+  ['POST', '/_synapse/admin/v1/deactivate/@alice:test.local', {}],
   ['GET', '/_synapse/admin/v1/federation/destinations'],
   ['GET', '/_synapse/admin/v1/federation/destinations/remote.example'],
   ['POST', '/_synapse/admin/v1/federation/destinations/remote.example/reset_connection', {}],
@@ -143,6 +144,17 @@ forEachBackend('admin API', (backend) => {
     });
     assert.equal(back.status, 200);
     assert.equal((back.body as Body)['deactivated'], false);
+
+    // Synapse's other deactivation endpoint; an invalid new user id is refused.
+    const viaPost = await server.request('POST', '/_synapse/admin/v1/deactivate/@bob:test.local', { token: admin.accessToken, body: {} });
+    assert.equal(viaPost.status, 200);
+    assert.deepEqual(viaPost.body, { id_server_unbind_result: 'success' });
+    const bobNow = await server.request('GET', '/_synapse/admin/v2/users/@bob:test.local', { token: admin.accessToken });
+    assert.equal((bobNow.body as Body)['deactivated'], true);
+    assert.equal((await server.request('POST', '/_synapse/admin/v1/deactivate/@ghost:test.local', { token: admin.accessToken, body: {} })).status, 404);
+    const badId = await server.request('PUT', '/_synapse/admin/v2/users/@Bad%20Name:test.local', { token: admin.accessToken, body: { password: 'x-password-1' } });
+    assert.equal(badId.status, 400);
+    assert.equal((badId.body as Body)['errcode'], 'M_INVALID_USERNAME');
   });
 
   test('federation destinations and appservices come from the live actors', async (t) => {

@@ -4,6 +4,7 @@
 //   GET  /_synapse/admin/v2/users/{userId}             query
 //   PUT  /_synapse/admin/v2/users/{userId}             create (201) or modify (200): password, logout_devices,
 //                                                      admin, deactivated, displayname, avatar_url, user_type
+//   POST /_synapse/admin/v1/deactivate/{userId}         deactivate (devices and tokens deleted); erase is not supported
 //   GET  /_synapse/admin/v1/federation/destinations    list (from the live destination actors; no rows yet)
 //   GET  /_synapse/admin/v1/federation/destinations/{destination}
 //   POST /_synapse/admin/v1/federation/destinations/{destination}/reset_connection
@@ -17,6 +18,7 @@ import { PostgresAccountStore } from '../../../storage/accounts.ts';
 import type { Queryable } from '../../../storage/database.ts';
 import { PostgresDeviceStore } from '../../../storage/devices.ts';
 import { PostgresProfileStore } from '../../../storage/profiles.ts';
+import { validateUserLocalpart } from '../../../protocol/identifiers.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, invalidParam, notFound } from '../../errors.ts';
 import { route } from '../../routes.ts';
@@ -129,6 +131,11 @@ export function registerSynapseAdmin(app: FastifyInstance, ctx: HttpContext): vo
       if (requester.userId === userId && body.admin === false) throw new MatrixError(400, 'M_UNKNOWN', 'You may not demote yourself.');
       if (requester.userId === userId && body.deactivated === true) throw new MatrixError(400, 'M_UNKNOWN', 'You may not deactivate yourself.');
       const existing = await getUserSummary(ctx.db, userId);
+      if (!existing) {
+        // New ids follow today's grammar (existing historical ids may still be modified).
+        const valid = validateUserLocalpart(userId.slice(1, userId.indexOf(':')), ctx.config.serverName);
+        if (!valid.ok) throw new MatrixError(400, 'M_INVALID_USERNAME', valid.reason);
+      }
       const passwordHash = body.password !== undefined ? await hashPassword(body.password) : undefined;
       const now = ctx.now();
       let deletedDevices: string[] = [];
@@ -187,6 +194,31 @@ export function registerSynapseAdmin(app: FastifyInstance, ctx: HttpContext): vo
       const user = await getUserSummary(ctx.db, userId);
       if (!user) throw notFound('User not found');
       return reply.code(existing ? 200 : 201).send(userDetails(user));
+    },
+  });
+
+  route(app, '/_synapse/admin/v1/deactivate/:userId', {
+    POST: async (request) => {
+      const requester = await requireAdmin(ctx, request);
+      const { userId } = request.params as { userId: string };
+      localUser(ctx, userId, 'Can only deactivate local users');
+      const body = request.body === undefined ? {} : parseBody<{ erase?: boolean }>({ type: 'object', properties: { erase: { type: 'boolean' } } }, request.body);
+      if (body.erase === true) throw new MatrixError(400, 'M_UNKNOWN', 'Erasing users is not supported by this server');
+      if (requester.userId === userId) throw new MatrixError(400, 'M_UNKNOWN', 'You may not deactivate yourself.');
+      const user = await getUserSummary(ctx.db, userId);
+      if (!user) throw notFound('User not found');
+      if (!user.deactivated) {
+        const deleted = await ctx.db.transaction(async (tx: Queryable) => {
+          const devices = new PostgresDeviceStore(tx);
+          const ids = (await devices.listDevices(userId)).map((d) => d.deviceId);
+          await devices.deleteDevices(userId);
+          await new PostgresAccountStore(tx).deactivate(userId);
+          return ids;
+        });
+        await runListeners(ctx, onDevicesDeleted, userId, deleted);
+        await runListeners(ctx, onAccountDeactivated, userId);
+      }
+      return { id_server_unbind_result: 'success' };
     },
   });
 
