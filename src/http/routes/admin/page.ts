@@ -27,6 +27,8 @@ const PAGE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '
 const THROTTLE_MS = 200;
 const REFRESH_MS = 2000;
 const AUTH_TIMEOUT_MS = 10_000;
+/** A socket whose token was revoked or whose user stopped being an admin is closed within this long. */
+const RECHECK_MS = 30_000;
 
 const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
@@ -76,6 +78,7 @@ export function registerAdminPage(app: FastifyInstance, ctx: HttpContext): void 
     let last = '';
     let timer: ReturnType<typeof setTimeout> | undefined;
     let refresh: ReturnType<typeof setInterval> | undefined;
+    let recheck: ReturnType<typeof setInterval> | undefined;
     let unsubscribe: (() => void) | undefined;
     const push = () => {
       timer = undefined;
@@ -97,6 +100,7 @@ export function registerAdminPage(app: FastifyInstance, ctx: HttpContext): void 
       clearTimeout(authTimeout);
       if (timer) clearTimeout(timer);
       if (refresh) clearInterval(refresh);
+      if (recheck) clearInterval(recheck);
       unsubscribe?.();
     });
     socket.on('message', async (data) => {
@@ -111,13 +115,20 @@ export function registerAdminPage(app: FastifyInstance, ctx: HttpContext): void 
       if (typeof token !== 'string' || token === '') return fail(4001, new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token'));
       try {
         // The same checks as the HTTP admin API, on a request-shaped object carrying only the token.
-        const requester = await requireAdmin(ctx, { headers: { authorization: `Bearer ${token}` }, query: {} } as FastifyRequest);
+        const asRequest = { headers: { authorization: `Bearer ${token}` }, query: {} } as FastifyRequest;
+        const requester = await requireAdmin(ctx, asRequest);
         if (socket.readyState !== WebSocket.OPEN) return;
         authed = true;
         socket.send(JSON.stringify({ type: 'ready', user_id: requester.userId, machines: machines() }));
         push();
         unsubscribe = actors.subscribe(changed);
         refresh = setInterval(push, REFRESH_MS);
+        recheck = setInterval(() => {
+          requireAdmin(ctx, asRequest).catch((error: unknown) => {
+            if (error instanceof MatrixError) fail(error.status === 403 ? 4003 : 4001, error);
+            else socket.close(1011);
+          });
+        }, RECHECK_MS);
       } catch (error) {
         if (error instanceof MatrixError) return fail(error.status === 403 ? 4003 : 4001, error);
         log.error({ err: error }, 'admin page authentication failed');
