@@ -27,6 +27,7 @@ import type { Database } from '../storage/database.ts';
 import { DuplicateTxnError, EventStore, persistEventBatch, type EventToPersist, type StoredEvent } from '../storage/events.ts';
 import type { Membership, Notifier } from '../notifier.ts';
 import type { StreamIdGenerator } from '../streams/idGenerator.ts';
+import { StreamAnnouncer } from '../streams/announcer.ts';
 import { RoomError, eventTooLarge, roomBadJson, roomForbidden } from './errors.ts';
 
 /** What a caller asks for; the writer fills in everything else. */
@@ -90,18 +91,13 @@ export interface RoomWriterOptions {
   now(): number;
 }
 
-interface PendingNotification {
-  rooms: Set<string>;
-  users: Set<string>;
-}
-
 export class RoomWriter {
   private readonly opts: RoomWriterOptions;
   private readonly events: EventStore;
   private readonly queues = new Map<string, RoomQueue>();
   private readonly caches = new Map<string, RoomCache>();
-  /** Committed events waiting for the stream position to reach them, by stream ordering. */
-  private readonly pending = new Map<number, PendingNotification>();
+  /** Tells the supervisor about committed events once the stream position reaches them. */
+  private readonly announcer: StreamAnnouncer;
 
   constructor(opts: RoomWriterOptions) {
     this.opts = opts;
@@ -109,7 +105,7 @@ export class RoomWriter {
     // A committed event becomes visible to readers only when the stream position reaches it (an earlier id of
     // another room may still be in flight), so the supervisor is told when the position moves, about everything
     // that became visible with it.
-    opts.stream.onAdvance((position) => this.flushNotifications(position));
+    this.announcer = new StreamAnnouncer(opts.stream, (notification) => opts.notifier.notify(notification));
   }
 
   /** Queues an event into an existing room and resolves once it is stored (or rejects with a RoomError). */
@@ -376,11 +372,7 @@ export class RoomWriter {
           if (row.membership === 'invite') users.add(row.stateKey);
         }
       }
-      const maxId = ids.at(-1) as number;
-      const entry = this.pending.get(maxId) ?? { rooms: new Set<string>(), users: new Set<string>() };
-      entry.rooms.add(roomId);
-      for (const u of users) entry.users.add(u);
-      this.pending.set(maxId, entry);
+      this.announcer.setAudience(ids.at(-1) as number, { rooms: [roomId], users: [...users] });
       return rows.map((r) => ({ eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, pdu: r.pdu, deduplicated: false }));
     } catch (error) {
       if (!committed) this.caches.delete(roomId);
@@ -390,19 +382,7 @@ export class RoomWriter {
     }
   }
 
-  private flushNotifications(position: number): void {
-    const rooms = new Set<string>();
-    const users = new Set<string>();
-    for (const [id, entry] of this.pending) {
-      if (id > position) continue;
-      this.pending.delete(id);
-      for (const r of entry.rooms) rooms.add(r);
-      for (const u of entry.users) users.add(u);
-    }
-    if (rooms.size > 0 || users.size > 0) {
-      this.opts.notifier.notify({ stream: 'events', position, rooms: [...rooms], users: [...users] });
-    }
-  }
+
 
   /** Forgets a room's cached state (tests, or after an out-of-band change). */
   dropCache(roomId: string): void {
