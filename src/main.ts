@@ -23,8 +23,16 @@ import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
 import { StreamIdGenerator } from './streams/idGenerator.ts';
 import { StreamToken } from './streams/token.ts';
+import { onProfileChanged } from './auth/hooks.ts';
+import { affectsMemberEvents, propagateProfile } from './rooms/profilePropagation.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
+
+// Profile changes reach the user's member events. Hooks are per process and get the context of the server that
+// made the change, so this is registered once, at module load, however many servers a process starts.
+onProfileChanged.push(async (ctx, change) => {
+  if (affectsMemberEvents(change.field)) await propagateProfile(ctx.rooms, ctx.logger, change.userId, change.profile);
+});
 
 /** How long shutdown waits for in-flight requests before cutting connections. */
 const SHUTDOWN_GRACE_MS = 3000;

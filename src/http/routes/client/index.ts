@@ -16,6 +16,8 @@ import { registerMessages } from './messages.ts';
 import { registerRoomReads } from './rooms.ts';
 import { registerSend } from './send.ts';
 import { registerState } from './state.ts';
+import { registerUserDirectory } from './userDirectory.ts';
+import { registerRoomUpgrade } from './upgrade.ts';
 
 export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): void {
   registerVersions(app);
@@ -33,4 +35,6 @@ export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): vo
   registerMembership(app, ctx);
   registerRoomReads(app, ctx);
   registerMessages(app, ctx);
+  registerUserDirectory(app, ctx);
+  registerRoomUpgrade(app, ctx);
 }
