@@ -11,6 +11,7 @@ import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { Database } from '../storage/database.ts';
 import { EventStore, type StoredEvent } from '../storage/events.ts';
 import { PostgresProfileStore } from '../storage/profiles.ts';
+import { RoomAliases } from './aliases.ts';
 import { toClientEvent } from './clientEvent.ts';
 import { RoomError, roomForbidden, roomInvalidParam, roomNotFound } from './errors.ts';
 import { RoomVisibility } from './visibility.ts';
@@ -64,6 +65,8 @@ export interface RoomEventFilter {
 
 export class RoomService {
   readonly events: EventStore;
+  /** Local room aliases (src/rooms/aliases.ts). */
+  readonly aliases: RoomAliases;
   private readonly writer: RoomWriter;
   private readonly serverName: string;
   private readonly now: () => number;
@@ -75,6 +78,7 @@ export class RoomService {
     this.writer = opts.writer;
     this.serverName = opts.serverName;
     this.now = opts.now;
+    this.aliases = new RoomAliases({ db: opts.db, events: this.events, serverName: opts.serverName, now: opts.now });
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -84,9 +88,7 @@ export class RoomService {
     const versionId = req.room_version ?? DEFAULT_ROOM_VERSION;
     const version = getRoomVersion(versionId);
     if (!version) throw new RoomError(400, 'M_UNSUPPORTED_ROOM_VERSION', `Room version ${versionId} is not supported`);
-    if (req.room_alias_name !== undefined) {
-      throw new RoomError(400, 'M_UNRECOGNIZED', 'room_alias_name: room aliases are not supported by this server yet');
-    }
+    const alias = req.room_alias_name !== undefined ? await this.aliases.aliasForNewRoom(req.room_alias_name) : undefined;
     const invites = req.invite ?? [];
     for (const u of invites) {
       if (!isValidUserId(u)) throw roomInvalidParam(`invite: ${u} is not a valid user id`);
@@ -139,6 +141,7 @@ export class RoomService {
     const drafts: EventDraft[] = [
       state('m.room.member', { membership: 'join' }, creator),
       state('m.room.power_levels', powerLevels),
+      ...(alias !== undefined ? [state('m.room.canonical_alias', { alias })] : []),
       state('m.room.join_rules', { join_rule: preset === 'public_chat' ? 'public' : 'invite' }),
       state('m.room.history_visibility', { history_visibility: 'shared' }),
       state('m.room.guest_access', { guest_access: preset === 'public_chat' ? 'forbidden' : 'can_join' }),
@@ -172,6 +175,7 @@ export class RoomService {
         () => drafts,
         createContent,
       );
+      if (alias !== undefined) await this.aliases.addForNewRoom(alias, created.roomId, creator);
       return created.roomId;
     } catch (error) {
       if (error instanceof RoomError && error.errcode === 'M_FORBIDDEN') {
@@ -192,6 +196,7 @@ export class RoomService {
     await this.requireRoom(roomId);
     // m.room.member through /state is allowed (clients set their per-room profile this way); the auth rules decide.
     if (type === 'm.room.create') throw roomForbidden('The create event cannot be changed');
+    if (type === 'm.room.canonical_alias' && stateKey === '') await this.aliases.checkCanonicalAlias(roomId, content);
     const persisted = await this.writer.submit(roomId, { type, sender: requester.userId, stateKey, content });
     return persisted.eventId;
   }

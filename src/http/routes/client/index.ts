@@ -4,8 +4,10 @@ import type { HttpContext } from '../../context.ts';
 import { registerVersions } from './versions.ts';
 import { registerWhoami } from './whoami.ts';
 import { registerAccount } from './account.ts';
+import { registerAliases } from './aliases.ts';
 import { registerCapabilities } from './capabilities.ts';
 import { registerDevices } from './devices.ts';
+import { registerDirectory } from './directory.ts';
 import { registerLogin } from './login.ts';
 import { registerProfile } from './profile.ts';
 import { registerRegister } from './register.ts';
@@ -35,6 +37,8 @@ export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): vo
   registerMembership(app, ctx);
   registerRoomReads(app, ctx);
   registerMessages(app, ctx);
+  registerAliases(app, ctx);
+  registerDirectory(app, ctx);
   registerUserDirectory(app, ctx);
   registerRoomUpgrade(app, ctx);
 }

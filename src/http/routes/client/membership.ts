@@ -2,9 +2,10 @@
 // forget.
 import type { FastifyInstance } from 'fastify';
 import type { HttpContext } from '../../context.ts';
-import { MatrixError, notFound } from '../../errors.ts';
+import { MatrixError } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
+import { roomAliasParam } from './aliases.ts';
 import { CLIENT_V3, params, roomCall, roomIdParam } from './rooms.ts';
 
 const REASON_SCHEMA = { type: 'object', properties: { reason: { type: 'string' } } } as const;
@@ -31,8 +32,9 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
     POST: async (request) => {
       const { userId } = await ctx.authenticate(request);
       const target = params(request)['roomIdOrAlias'] ?? '';
-      if (target.startsWith('#')) throw notFound(`Room alias ${target} not found (aliases are not supported yet)`);
-      const roomId = roomIdParam(request, 'roomIdOrAlias');
+      const roomId = target.startsWith('#')
+        ? (await roomCall(() => ctx.rooms.aliases.resolve(roomAliasParam(request, ctx, 'roomIdOrAlias')))).roomId
+        : roomIdParam(request, 'roomIdOrAlias');
       const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
       await roomCall(() => ctx.rooms.join(userId, roomId, body.reason));
       return { room_id: roomId };
@@ -43,8 +45,9 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
     POST: async (request) => {
       const { userId } = await ctx.authenticate(request);
       const target = params(request)['roomIdOrAlias'] ?? '';
-      if (target.startsWith('#')) throw notFound(`Room alias ${target} not found (aliases are not supported yet)`);
-      const roomId = roomIdParam(request, 'roomIdOrAlias');
+      const roomId = target.startsWith('#')
+        ? (await roomCall(() => ctx.rooms.aliases.resolve(roomAliasParam(request, ctx, 'roomIdOrAlias')))).roomId
+        : roomIdParam(request, 'roomIdOrAlias');
       const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
       await roomCall(() => ctx.rooms.knock(userId, roomId, body.reason));
       return { room_id: roomId };
