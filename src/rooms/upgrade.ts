@@ -4,9 +4,11 @@
 //      spec deprecates but still asks for where practical) and the old create event's `type`;
 //   3. the transferable state copied: power levels, join rules, history visibility, guest access, name, topic,
 //      avatar, encryption, server ACLs, canonical alias;
-//   4. (local aliases moving to the new room: not done yet, aliases are another slice);
+//   4. the local aliases (migrations/0005 room_aliases) moved to the new room, the old room's canonical alias
+//      emptied, and a room published in the directory is published as the new room instead (as Synapse does);
 //   5. m.room.tombstone in the old room naming the new one;
 //   6. the old room's power levels restricted: events_default and invite raised to max(50, users_default + 1).
+// Steps in the old room after the tombstone are "if possible": a refusal is logged and the upgrade still answers.
 // Like Synapse, when the upgrader's own level is below what copying the state needs, the new room starts with
 // power levels that raise them just enough, and the old room's power levels are sent last.
 // Room version 12 and later: the upgrader (and `additional_creators`) are creators with unlimited power, so they are
@@ -18,6 +20,7 @@ import { isValidUserId } from '../protocol/identifiers.ts';
 import { toRoomEvent } from '../protocol/pdu.ts';
 import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { Logger } from '../log.ts';
+import type { Queryable } from '../storage/database.ts';
 import type { StoredEvent } from '../storage/events.ts';
 import { RoomError, roomForbidden } from './errors.ts';
 import type { Requester, RoomService } from './service.ts';
@@ -43,7 +46,15 @@ export interface UpgradeRequest {
   additionalCreators?: string[];
 }
 
-export async function upgradeRoom(rooms: RoomService, logger: Logger, requester: Requester, roomId: string, req: UpgradeRequest): Promise<string> {
+export interface UpgradeDeps {
+  rooms: RoomService;
+  /** For moving the local aliases and the directory publication. */
+  db: Queryable;
+  logger: Logger;
+}
+
+export async function upgradeRoom(deps: UpgradeDeps, requester: Requester, roomId: string, req: UpgradeRequest): Promise<string> {
+  const { rooms, db, logger } = deps;
   const target = getRoomVersion(req.newVersion);
   if (!target) throw new RoomError(400, 'M_UNSUPPORTED_ROOM_VERSION', `Room version ${req.newVersion} is not supported`);
   const extraCreators = target.privilegedCreators ? [...new Set(req.additionalCreators ?? [])].filter((u) => u !== requester.userId) : [];
@@ -110,8 +121,24 @@ export async function upgradeRoom(rooms: RoomService, logger: Logger, requester:
     initial_state: initialState,
   });
 
+  // 4. Aliases and the directory.
+  await db.query('UPDATE room_aliases SET room_id = $2 WHERE room_id = $1', [roomId, replacementRoom]);
+  if (room.isPublic) await db.query('UPDATE rooms SET is_public = false WHERE room_id = $1', [roomId]);
+
   // 5. The tombstone.
   await rooms.sendState(requester, roomId, 'm.room.tombstone', '', { body: TOMBSTONE_BODY, replacement_room: replacementRoom });
+
+  const canonical = contentOf(current('m.room.canonical_alias'));
+  if (canonical && (canonical['alias'] !== undefined || canonical['alt_aliases'] !== undefined)) {
+    const next: JsonObject = { ...canonical };
+    delete next['alias'];
+    delete next['alt_aliases'];
+    try {
+      await rooms.sendState(requester, roomId, 'm.room.canonical_alias', '', next);
+    } catch (error) {
+      logger.warn({ err: error, roomId }, "room upgrade: could not empty the old room's canonical alias");
+    }
+  }
 
   // 6. Restrict the old room, if the upgrader may change its power levels.
   if (pl) {

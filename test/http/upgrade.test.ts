@@ -72,6 +72,27 @@ forEachBackend('room upgrades over HTTP', (backend) => {
     assert.deepEqual((joined['joined_rooms'] as string[]).sort(), [old, replacement].sort());
   });
 
+  test('local aliases, the canonical alias and the directory listing move to the new room', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const localpart = `tea${process.pid}x${Date.now().toString(36)}`;
+    const alias = `#${localpart}:test.local`;
+    const extra = `#${localpart}-2:test.local`;
+    const old = await createRoom(s, alice, { preset: 'public_chat', visibility: 'public', room_alias_name: localpart });
+    await call(s, 'PUT', `${V3}/directory/room/${enc(extra)}`, alice, { room_id: old });
+    await call(s, 'PUT', `${V3}/rooms/${enc(old)}/state/m.room.canonical_alias`, alice, { alias, alt_aliases: [extra] });
+
+    const replacement = await upgrade(s, alice, old, { new_version: '11' });
+    for (const a of [alias, extra]) {
+      const resolved = await call(s, 'GET', `${V3}/directory/room/${enc(a)}`, alice);
+      assert.equal(resolved['room_id'], replacement);
+    }
+    assert.deepEqual(find(await state(s, alice, replacement), 'm.room.canonical_alias')?.content, { alias, alt_aliases: [extra] });
+    assert.deepEqual(find(await state(s, alice, old), 'm.room.canonical_alias')?.content, {});
+    assert.equal((await call(s, 'GET', `${V3}/directory/list/room/${enc(old)}`, alice))['visibility'], 'private');
+    assert.equal((await call(s, 'GET', `${V3}/directory/list/room/${enc(replacement)}`, alice))['visibility'], 'public');
+  });
+
   test('an upgrader below what the copied state needs is raised while copying, and the old levels are restored', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');

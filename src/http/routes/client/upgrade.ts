@@ -26,7 +26,7 @@ export function registerRoomUpgrade(app: FastifyInstance, ctx: HttpContext): voi
       const bad = unstorableText(body);
       if (bad !== null) throw invalidParam(`${bad} may not contain NUL or unpaired surrogates`);
       const replacement = await roomCall(() =>
-        upgradeRoom(ctx.rooms, ctx.logger, requester, roomId, {
+        upgradeRoom({ rooms: ctx.rooms, db: ctx.db, logger: ctx.logger }, requester, roomId, {
           newVersion: body.new_version,
           ...(body.additional_creators !== undefined ? { additionalCreators: body.additional_creators } : {}),
         }),
