@@ -129,7 +129,7 @@ forEachBackend('rooms over HTTP', (backend) => {
     await fails(s, 'POST', `${V3}/createRoom`, alice, { initial_state: [{ type: 'x' }] }, 400, 'M_BAD_JSON');
     await fails(s, 'POST', `${V3}/createRoom`, alice, '{"name":', 400, 'M_NOT_JSON');
     await fails(s, 'POST', `${V3}/createRoom`, alice, [1], 400, 'M_NOT_JSON');
-    await fails(s, 'POST', `${V3}/createRoom`, alice, { room_alias_name: 'x' }, 400, 'M_UNRECOGNIZED');
+    await fails(s, 'POST', `${V3}/createRoom`, alice, { room_alias_name: 'a:b' }, 400, 'M_INVALID_PARAM');
     await fails(s, 'POST', `${V3}/createRoom`, undefined, {}, 401, 'M_MISSING_TOKEN');
     const joined = await call(s, 'GET', `${V3}/joined_rooms`, alice);
     assert.deepEqual(joined['joined_rooms'], []);
