@@ -53,7 +53,27 @@ export interface UpgradeDeps {
   logger: Logger;
 }
 
+/** Upgrades in progress, by old room: the same request arriving again meanwhile gets the same replacement room. */
+const inFlight = new Map<string, { key: string; replacement: Promise<string> }>();
+
 export async function upgradeRoom(deps: UpgradeDeps, requester: Requester, roomId: string, req: UpgradeRequest): Promise<string> {
+  const key = JSON.stringify([requester.userId, req.newVersion, req.additionalCreators ?? []]);
+  const running = inFlight.get(roomId);
+  if (running?.key === key) return running.replacement;
+  // A different concurrent upgrade of the same room waits its turn (and then usually finds no power left, or
+  // creates a second replacement the way a later upgrade would).
+  if (running) await running.replacement.catch(() => undefined);
+  const replacement = performUpgrade(deps, requester, roomId, req);
+  const entry = { key, replacement };
+  inFlight.set(roomId, entry);
+  try {
+    return await replacement;
+  } finally {
+    if (inFlight.get(roomId) === entry) inFlight.delete(roomId);
+  }
+}
+
+async function performUpgrade(deps: UpgradeDeps, requester: Requester, roomId: string, req: UpgradeRequest): Promise<string> {
   const { rooms, db, logger } = deps;
   const target = getRoomVersion(req.newVersion);
   if (!target) throw new RoomError(400, 'M_UNSUPPORTED_ROOM_VERSION', `Room version ${req.newVersion} is not supported`);
@@ -73,6 +93,10 @@ export async function upgradeRoom(deps: UpgradeDeps, requester: Requester, roomI
   const current = (type: string): StoredEvent | undefined => state.find((e) => e.type === type && e.stateKey === '');
   const contentOf = (e: StoredEvent | undefined): JsonObject | undefined => (e && isJsonObject(e.pdu['content']) ? e.pdu['content'] : undefined);
   const asRoomEvent = (e: StoredEvent | undefined) => (e ? toRoomEvent(e.pdu, oldVersion, { validate: false, eventId: e.eventId }) : undefined);
+
+  // The same upgrade again (a client retrying after the answer was lost) gets the replacement made the first time.
+  const earlier = await earlierReplacement(rooms, roomId, contentOf(current('m.room.tombstone')), requester.userId, target.id);
+  if (earlier !== null) return earlier;
 
   // 1. The tombstone's required level: events['m.room.tombstone'], else state_default, else 50 (0 without power levels).
   const createEvent = current('m.room.create');
@@ -162,6 +186,17 @@ export async function upgradeRoom(deps: UpgradeDeps, requester: Requester, roomI
     }
   }
   return replacementRoom;
+}
+
+/** The room named by the old room's tombstone, if this user made it by upgrading this room to this version. */
+async function earlierReplacement(rooms: RoomService, roomId: string, tombstone: JsonObject | undefined, userId: string, version: string): Promise<string | null> {
+  const replacement = tombstone?.['replacement_room'];
+  if (typeof replacement !== 'string') return null;
+  const [room, create] = await Promise.all([rooms.events.getRoom(replacement), rooms.events.currentStateEvent(replacement, 'm.room.create', '')]);
+  const content = create && isJsonObject(create.pdu['content']) ? create.pdu['content'] : undefined;
+  const predecessor = content?.['predecessor'];
+  const same = room?.version === version && create?.sender === userId && isJsonObject(predecessor) && predecessor['room_id'] === roomId;
+  return same ? replacement : null;
 }
 
 /**

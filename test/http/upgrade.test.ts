@@ -155,6 +155,28 @@ forEachBackend('room upgrades over HTTP', (backend) => {
     assert.ok(typeof backPl[bob.userId] === 'number' && (backPl[bob.userId] as number) >= 100);
   });
 
+  test('the same upgrade requested twice (at once or later) gives one replacement room', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const old = await createRoom(s, alice, {});
+    const path = `${V3}/rooms/${enc(old)}/upgrade`;
+    const [a, b] = await Promise.all([
+      s.request('POST', path, { token: alice.accessToken, body: { new_version: '11' } }),
+      s.request('POST', path, { token: alice.accessToken, body: { new_version: '11' } }),
+    ]);
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    assert.equal((a.body as Record<string, unknown>)['replacement_room'], (b.body as Record<string, unknown>)['replacement_room']);
+    const joined = await call(s, 'GET', `${V3}/joined_rooms`, alice);
+    assert.equal((joined['joined_rooms'] as string[]).length, 2);
+    // Later, the same request is still answered with the same room; another version makes a new one.
+    const replacement = (a.body as Record<string, unknown>)['replacement_room'] as string;
+    assert.equal(await upgrade(s, alice, old, { new_version: '11' }), replacement);
+    const other = await upgrade(s, alice, old, { new_version: '10' });
+    assert.notEqual(other, replacement);
+    assert.equal(find(await state(s, alice, old), 'm.room.tombstone')?.content['replacement_room'], other);
+  });
+
   test('refusals and bad input change nothing', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');
