@@ -10,8 +10,8 @@ import { isJsonObject } from '../protocol/json.ts';
 import { redactContent } from '../protocol/redaction.ts';
 import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { Queryable } from '../storage/database.ts';
-import { PostgresRoomDirectoryStore, type PublishedRoomRow, type RoomDirectoryStore } from '../storage/directory.ts';
 import type { StoredEvent } from '../storage/events.ts';
+import { PostgresRoomDirectoryStore, type PublishedRoomRow, type RoomDirectoryStore } from '../storage/directory.ts';
 import type { RoomAliases } from './aliases.ts';
 import { RoomError, roomForbidden, roomInvalidParam, roomNotFound } from './errors.ts';
 
@@ -47,11 +47,10 @@ export interface PublicRoomsPage {
 /** Rooms per page when the client gives no limit, and the most a page may hold. */
 export const MAX_PUBLIC_ROOMS_LIMIT = 500;
 
-const STATE_TYPES = [
+const SEARCHED_TYPES = ['m.room.name', 'm.room.topic', 'm.room.canonical_alias'];
+const DESCRIBED_TYPES = [
+  ...SEARCHED_TYPES,
   'm.room.create',
-  'm.room.name',
-  'm.room.topic',
-  'm.room.canonical_alias',
   'm.room.avatar',
   'm.room.join_rules',
   'm.room.history_visibility',
@@ -101,20 +100,30 @@ export class RoomDirectory {
     const offset = query.since !== undefined ? parseSince(query.since) : 0;
     if (query.third_party_instance_id !== undefined) return { chunk: [], total_room_count_estimate: 0 };
 
-    const rows = await this.store.publishedRooms(STATE_TYPES);
-    let rooms = rows.map(describe).filter((r): r is PublishedRoom => r !== null);
+    // Rooms nobody is joined to are left out (no one there to let anyone in). Filters read only the state they
+    // need from every candidate; the page's rooms are then described in full.
+    let candidates = await this.store.publishedRooms();
     const types = query.filter?.room_types;
-    if (types !== undefined && types.length > 0) rooms = rooms.filter((r) => types.includes(r.room_type ?? null));
     const term = query.filter?.generic_search_term?.trim().toLowerCase();
-    if (term) {
-      rooms = rooms.filter((r) => [r.name, r.topic, r.canonical_alias, r.room_id].some((v) => v !== undefined && v.toLowerCase().includes(term)));
+    if ((types !== undefined && types.length > 0) || term) {
+      const wanted = [...(types !== undefined && types.length > 0 ? ['m.room.create'] : []), ...(term ? SEARCHED_TYPES : [])];
+      const state = await this.store.stateOf(candidates.map((r) => r.roomId), wanted);
+      candidates = candidates.filter((row) => {
+        const room = describe(row, state.get(row.roomId));
+        if (types !== undefined && types.length > 0 && !types.includes(room.room_type ?? null)) return false;
+        if (term && ![room.name, room.topic, room.canonical_alias, room.room_id].some((v) => v !== undefined && v.toLowerCase().includes(term))) {
+          return false;
+        }
+        return true;
+      });
     }
-    rooms.sort((a, b) => b.num_joined_members - a.num_joined_members || (a.room_id < b.room_id ? -1 : a.room_id > b.room_id ? 1 : 0));
 
     const page = Math.min(limit, MAX_PUBLIC_ROOMS_LIMIT);
-    const chunk = rooms.slice(offset, offset + page);
-    const out: PublicRoomsPage = { chunk, total_room_count_estimate: rooms.length };
-    if (page > 0 && offset + page < rooms.length) out.next_batch = `o${offset + page}`;
+    const pageRows = candidates.slice(offset, offset + page);
+    const state = await this.store.stateOf(pageRows.map((r) => r.roomId), DESCRIBED_TYPES);
+    const chunk = pageRows.map((row) => describe(row, state.get(row.roomId)));
+    const out: PublicRoomsPage = { chunk, total_room_count_estimate: candidates.length };
+    if (page > 0 && offset + page < candidates.length) out.next_batch = `o${offset + page}`;
     if (offset > 0) out.prev_batch = `o${Math.max(0, offset - page)}`;
     return out;
   }
@@ -126,12 +135,11 @@ function parseSince(since: string): number {
   return Number(match[1]);
 }
 
-/** A published room as the directory shows it; null when nobody is joined (nobody there to let anyone in). */
-function describe(row: PublishedRoomRow): PublishedRoom | null {
-  if (row.joinedMembers === 0) return null;
+/** A published room as the directory shows it, from the state events given (redacted ones as redacted). */
+function describe(row: PublishedRoomRow, state: ReadonlyMap<string, StoredEvent> | undefined): PublishedRoom {
   const version = getRoomVersion(row.version);
   const content = (type: string): JsonObject => {
-    const event: StoredEvent | undefined = row.state.get(type);
+    const event = state?.get(type);
     const c = event?.pdu['content'];
     if (!event || !isJsonObject(c)) return {};
     return event.redactedBy !== null && version ? redactContent(type, c, version) : c;
@@ -146,17 +154,17 @@ function describe(row: PublishedRoomRow): PublishedRoom | null {
     world_readable: content('m.room.history_visibility')['history_visibility'] === 'world_readable',
     guest_can_join: content('m.room.guest_access')['guest_access'] === 'can_join',
   };
-  const name = text('m.room.name', 'name');
-  const topic = text('m.room.topic', 'topic');
-  const alias = text('m.room.canonical_alias', 'alias');
-  const avatar = text('m.room.avatar', 'url');
-  const joinRule = text('m.room.join_rules', 'join_rule');
-  const roomType = text('m.room.create', 'type');
-  if (name !== undefined) room.name = name;
-  if (topic !== undefined) room.topic = topic;
-  if (alias !== undefined) room.canonical_alias = alias;
-  if (avatar !== undefined) room.avatar_url = avatar;
-  if (joinRule !== undefined) room.join_rule = joinRule;
-  if (roomType !== undefined) room.room_type = roomType;
+  const fields: [keyof PublishedRoom, string, string][] = [
+    ['name', 'm.room.name', 'name'],
+    ['topic', 'm.room.topic', 'topic'],
+    ['canonical_alias', 'm.room.canonical_alias', 'alias'],
+    ['avatar_url', 'm.room.avatar', 'url'],
+    ['join_rule', 'm.room.join_rules', 'join_rule'],
+    ['room_type', 'm.room.create', 'type'],
+  ];
+  for (const [key, type, contentKey] of fields) {
+    const v = text(type, contentKey);
+    if (v !== undefined) (room as unknown as Record<string, unknown>)[key] = v;
+  }
   return room;
 }

@@ -3,13 +3,11 @@
 import type { Queryable } from './database.ts';
 import { EVENT_COLUMNS, toStoredEvent, type StoredEvent } from './events.ts';
 
-/** One published room as stored: its version, joined member count and the requested current state events. */
+/** A published room with at least one joined member. */
 export interface PublishedRoomRow {
   roomId: string;
   version: string;
   joinedMembers: number;
-  /** Current state events with an empty state key, by type (only the types asked for). */
-  state: Map<string, StoredEvent>;
 }
 
 export interface RoomDirectoryStore {
@@ -17,8 +15,10 @@ export interface RoomDirectoryStore {
   setPublished(roomId: string, published: boolean): Promise<boolean>;
   /** Whether the room is published, or null when the room is unknown. */
   isPublished(roomId: string): Promise<boolean | null>;
-  /** Every published room with the state events of these types (state key ""). */
-  publishedRooms(stateTypes: readonly string[]): Promise<PublishedRoomRow[]>;
+  /** Every published room that someone is joined to, most joined members first, then by room id. */
+  publishedRooms(): Promise<PublishedRoomRow[]>;
+  /** The rooms' current state events of these types with the empty state key, by room and type. */
+  stateOf(roomIds: readonly string[], types: readonly string[]): Promise<Map<string, Map<string, StoredEvent>>>;
 }
 
 export class PostgresRoomDirectoryStore implements RoomDirectoryStore {
@@ -38,29 +38,36 @@ export class PostgresRoomDirectoryStore implements RoomDirectoryStore {
     return rows[0]?.is_public ?? null;
   }
 
-  async publishedRooms(stateTypes: readonly string[]): Promise<PublishedRoomRow[]> {
-    const { rows: rooms } = await this.#db.query<{ room_id: string; room_version: string; joined: number }>(
-      `SELECT r.room_id, r.room_version, count(cs.room_id) AS joined
-         FROM rooms r
-         LEFT JOIN current_state cs ON cs.room_id = r.room_id AND cs.type = 'm.room.member' AND cs.membership = 'join'
-        WHERE r.is_public
-        GROUP BY r.room_id, r.room_version`,
+  async publishedRooms(): Promise<PublishedRoomRow[]> {
+    const { rows } = await this.#db.query<{ room_id: string; room_version: string; joined: number }>(
+      `SELECT room_id, room_version, joined FROM (
+         SELECT r.room_id, r.room_version,
+                (SELECT count(*) FROM current_state m WHERE m.room_id = r.room_id AND m.type = 'm.room.member' AND m.membership = 'join') AS joined
+           FROM rooms r
+          WHERE r.is_public
+       ) p
+       WHERE joined > 0
+       ORDER BY joined DESC, room_id`,
     );
-    const byRoom = new Map<string, PublishedRoomRow>();
-    for (const r of rooms) byRoom.set(r.room_id, { roomId: r.room_id, version: r.room_version, joinedMembers: Number(r.joined), state: new Map() });
-    if (byRoom.size === 0 || stateTypes.length === 0) return [...byRoom.values()];
+    return rows.map((r) => ({ roomId: r.room_id, version: r.room_version, joinedMembers: Number(r.joined) }));
+  }
+
+  async stateOf(roomIds: readonly string[], types: readonly string[]): Promise<Map<string, Map<string, StoredEvent>>> {
+    const out = new Map<string, Map<string, StoredEvent>>();
+    if (roomIds.length === 0 || types.length === 0) return out;
     const { rows } = await this.#db.query<Parameters<typeof toStoredEvent>[0]>(
       `SELECT ${EVENT_COLUMNS}
-         FROM rooms r
-         JOIN current_state cs ON cs.room_id = r.room_id AND cs.state_key = '' AND cs.type = ANY($1::text[])
+         FROM current_state cs
          JOIN events e ON e.event_id = cs.event_id
-        WHERE r.is_public`,
-      [[...stateTypes]],
+        WHERE cs.room_id = ANY($1::text[]) AND cs.type = ANY($2::text[]) AND cs.state_key = ''`,
+      [[...roomIds], [...types]],
     );
     for (const row of rows) {
       const event = toStoredEvent(row);
-      byRoom.get(event.roomId)?.state.set(event.type, event);
+      let byType = out.get(event.roomId);
+      if (!byType) out.set(event.roomId, (byType = new Map()));
+      byType.set(event.type, event);
     }
-    return [...byRoom.values()];
+    return out;
   }
 }
