@@ -37,22 +37,24 @@ WITH visible_rooms AS (
        OR (cs.type = 'm.room.history_visibility' AND (e.pdu::jsonb -> 'content' ->> 'history_visibility') = 'world_readable'))
 ),
 members AS (
-  SELECT cs.state_key AS user_id, min(cs.event_id) AS event_id
+  SELECT DISTINCT cs.state_key AS user_id
     FROM current_state cs JOIN visible_rooms v ON v.room_id = cs.room_id
    WHERE cs.type = 'm.room.member' AND cs.membership = 'join'
-   GROUP BY cs.state_key
 ),
 profiles AS (
   SELECT m.user_id,
-         CASE WHEN u.user_id IS NULL THEN (e.pdu::jsonb -> 'content' ->> 'displayname')
-              ELSE (SELECT p.value #>> '{}' FROM profile_fields p
-                     WHERE p.user_id = m.user_id AND p.field = 'displayname' AND jsonb_typeof(p.value) = 'string') END AS display_name,
-         CASE WHEN u.user_id IS NULL THEN (e.pdu::jsonb -> 'content' ->> 'avatar_url')
-              ELSE (SELECT p.value #>> '{}' FROM profile_fields p
-                     WHERE p.user_id = m.user_id AND p.field = 'avatar_url' AND jsonb_typeof(p.value) = 'string') END AS avatar_url
+         CASE WHEN u.user_id IS NOT NULL THEN (CASE WHEN jsonb_typeof(dn.value) = 'string' THEN dn.value #>> '{}' END)
+              ELSE (SELECT e.pdu::jsonb -> 'content' ->> 'displayname'
+                      FROM visible_rooms v JOIN current_state cs ON cs.room_id = v.room_id JOIN events e ON e.event_id = cs.event_id
+                     WHERE cs.type = 'm.room.member' AND cs.state_key = m.user_id AND cs.membership = 'join' LIMIT 1) END AS display_name,
+         CASE WHEN u.user_id IS NOT NULL THEN (CASE WHEN jsonb_typeof(av.value) = 'string' THEN av.value #>> '{}' END)
+              ELSE (SELECT e.pdu::jsonb -> 'content' ->> 'avatar_url'
+                      FROM visible_rooms v JOIN current_state cs ON cs.room_id = v.room_id JOIN events e ON e.event_id = cs.event_id
+                     WHERE cs.type = 'm.room.member' AND cs.state_key = m.user_id AND cs.membership = 'join' LIMIT 1) END AS avatar_url
     FROM members m
     LEFT JOIN users u ON u.user_id = m.user_id
-    LEFT JOIN events e ON e.event_id = m.event_id
+    LEFT JOIN profile_fields dn ON dn.user_id = m.user_id AND dn.field = 'displayname'
+    LEFT JOIN profile_fields av ON av.user_id = m.user_id AND av.field = 'avatar_url'
    WHERE u.deactivated IS NOT TRUE
 )
 SELECT user_id, display_name, avatar_url

@@ -100,6 +100,30 @@ forEachBackend('user directory over HTTP', (backend) => {
     assert.deepEqual((await search(s, alice, { search_term: '\\' })).results, []);
   });
 
+  test('a member without a local account is shown with the profile of their join event', async () => {
+    const s = server();
+    const tag = `r${process.pid}z${Date.now().toString(36)}`;
+    const alice = await named(s, 'alice');
+    const room = await createRoom(s, alice, { preset: 'public_chat' });
+    // No federation yet: a remote member's join is written straight into storage, as a received event would be.
+    const remote = `@${tag}:remote.example`;
+    const eventId = `$${tag}remotejoin`;
+    const { rows } = await s.running.db.query<{ max: string }>('SELECT max(stream_ordering)::text AS max FROM events');
+    const ordering = Number(rows[0]?.max ?? 0) + 1_000_000;
+    const pdu = { type: 'm.room.member', state_key: remote, sender: remote, room_id: room, content: { membership: 'join', displayname: `Far ${tag}`, avatar_url: 'mxc://remote.example/x' } };
+    await s.running.db.query(
+      `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu)
+       VALUES ($1, $2, $3, 'm.room.member', $4, $4, 100, 0, $5)`,
+      [ordering, eventId, room, remote, JSON.stringify(pdu)],
+    );
+    await s.running.db.query(
+      `INSERT INTO current_state (room_id, type, state_key, event_id, stream_ordering, membership) VALUES ($1, 'm.room.member', $2, $3, $4, 'join')`,
+      [room, remote, eventId, ordering],
+    );
+    const found = await search(s, alice, { search_term: `far ${tag}` });
+    assert.deepEqual(found.results, [{ user_id: remote, display_name: `Far ${tag}`, avatar_url: 'mxc://remote.example/x' }]);
+  });
+
   test('bad input: Matrix errors, never a 500', async () => {
     const s = server();
     const alice = await named(s, 'alice');
