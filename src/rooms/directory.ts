@@ -105,14 +105,20 @@ export class RoomDirectory {
     let candidates = await this.store.publishedRooms();
     const types = query.filter?.room_types;
     const term = query.filter?.generic_search_term?.trim().toLowerCase();
-    if ((types !== undefined && types.length > 0) || term) {
-      const wanted = [...(types !== undefined && types.length > 0 ? ['m.room.create'] : []), ...(term ? SEARCHED_TYPES : [])];
-      const state = await this.store.stateOf(candidates.map((r) => r.roomId), wanted);
+    const byType = types !== undefined && types.length > 0;
+    if (byType || term) {
+      const ids = candidates.map((r) => r.roomId);
+      // PDUs are canonical JSON: an ASCII term without characters JSON escapes appears in the PDU text as typed.
+      const prefilter = term && /^[\x20-\x7e]*$/.test(term) && !/["\\]/.test(term) ? term : undefined;
+      const [created, searched] = await Promise.all([
+        byType ? this.store.stateOf(ids, ['m.room.create']) : undefined,
+        term ? this.store.stateOf(ids, SEARCHED_TYPES, prefilter) : undefined,
+      ]);
       candidates = candidates.filter((row) => {
-        const room = describe(row, state.get(row.roomId));
-        if (types !== undefined && types.length > 0 && !types.includes(room.room_type ?? null)) return false;
-        if (term && ![room.name, room.topic, room.canonical_alias, room.room_id].some((v) => v !== undefined && v.toLowerCase().includes(term))) {
-          return false;
+        if (byType && !types.includes(describe(row, created?.get(row.roomId)).room_type ?? null)) return false;
+        if (term) {
+          const room = describe(row, searched?.get(row.roomId));
+          if (![room.name, room.topic, room.canonical_alias, room.room_id].some((v) => v !== undefined && v.toLowerCase().includes(term))) return false;
         }
         return true;
       });

@@ -17,8 +17,12 @@ export interface RoomDirectoryStore {
   isPublished(roomId: string): Promise<boolean | null>;
   /** Every published room that someone is joined to, most joined members first, then by room id. */
   publishedRooms(): Promise<PublishedRoomRow[]>;
-  /** The rooms' current state events of these types with the empty state key, by room and type. */
-  stateOf(roomIds: readonly string[], types: readonly string[]): Promise<Map<string, Map<string, StoredEvent>>>;
+  /**
+   * The rooms' current state events of these types with the empty state key, by room and type. With `pduContains`,
+   * only events whose PDU text contains it, ignoring ASCII case (a cheap prefilter for searches: it never drops an
+   * event whose content contains the text unescaped, but may keep others).
+   */
+  stateOf(roomIds: readonly string[], types: readonly string[], pduContains?: string): Promise<Map<string, Map<string, StoredEvent>>>;
 }
 
 export class PostgresRoomDirectoryStore implements RoomDirectoryStore {
@@ -52,15 +56,16 @@ export class PostgresRoomDirectoryStore implements RoomDirectoryStore {
     return rows.map((r) => ({ roomId: r.room_id, version: r.room_version, joinedMembers: Number(r.joined) }));
   }
 
-  async stateOf(roomIds: readonly string[], types: readonly string[]): Promise<Map<string, Map<string, StoredEvent>>> {
+  async stateOf(roomIds: readonly string[], types: readonly string[], pduContains?: string): Promise<Map<string, Map<string, StoredEvent>>> {
     const out = new Map<string, Map<string, StoredEvent>>();
     if (roomIds.length === 0 || types.length === 0) return out;
     const { rows } = await this.#db.query<Parameters<typeof toStoredEvent>[0]>(
       `SELECT ${EVENT_COLUMNS}
          FROM current_state cs
          JOIN events e ON e.event_id = cs.event_id
-        WHERE cs.room_id = ANY($1::text[]) AND cs.type = ANY($2::text[]) AND cs.state_key = ''`,
-      [[...roomIds], [...types]],
+        WHERE cs.room_id = ANY($1::text[]) AND cs.type = ANY($2::text[]) AND cs.state_key = ''
+          AND ($3::text IS NULL OR e.pdu ILIKE $3::text)`,
+      [[...roomIds], [...types], pduContains === undefined ? null : `%${pduContains.replace(/[\\%_]/g, '\\$&')}%`],
     );
     for (const row of rows) {
       const event = toStoredEvent(row);

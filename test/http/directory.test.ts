@@ -93,6 +93,31 @@ forEachBackend('published room directory over HTTP', (backend) => {
     assert.deepEqual(none.chunk, []);
   });
 
+  test('search: LIKE wildcards and quotes are plain text; a redacted name is neither shown nor searched', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const word = `lemur${++n}q${process.pid}`;
+    const percent = await createRoom(s, alice, { visibility: 'public', name: `${word} 100% fun` });
+    const underscore = await createRoom(s, alice, { visibility: 'public', topic: `${word} snake_case "quoted"` });
+    const redacted = await createRoom(s, alice, { visibility: 'public', name: `${word} secret` });
+    const ids = async (term: string) => (await publicRooms(s, alice, { filter: { generic_search_term: term } })).chunk.map((c) => c.room_id);
+    assert.deepEqual(await ids(`${word} 100%`), [percent]);
+    assert.deepEqual(await ids('0% F'), [percent]);
+    assert.deepEqual(await ids(`${word} 1_0`), []);
+    assert.deepEqual(await ids('snake_case'), [underscore]);
+    assert.deepEqual(await ids('e_c'), [underscore]);
+    assert.deepEqual(await ids('"QUOTED"'), [underscore]);
+    assert.deepEqual(await ids(redacted.slice(1, 8)), [redacted]);
+
+    const nameEvent = await s.request('GET', `${V3}/rooms/${enc(redacted)}/state/m.room.name/?format=event`, { token: alice.accessToken });
+    const nameEventId = (nameEvent.body as { event_id: string }).event_id;
+    await call(s, 'PUT', `${V3}/rooms/${enc(redacted)}/redact/${enc(nameEventId)}/r${n}`, alice, {});
+    assert.deepEqual(await ids(`${word} secret`), []);
+    const listed = (await publicRooms(s, alice, { limit: 500 })).chunk.find((c) => c.room_id === redacted);
+    assert.equal(listed?.name, undefined);
+    assert.equal(listed?.num_joined_members, 1);
+  });
+
   test('pagination: limit, next_batch and prev_batch walk the whole list in a stable order (GET and POST)', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');
