@@ -17,6 +17,8 @@ export interface RoomAliasStore {
   deleteAlias(alias: string): Promise<boolean>;
   /** The room's local aliases, oldest first. */
   aliasesOfRoom(roomId: string): Promise<string[]>;
+  /** Points every alias of one room at another (room upgrades); returns the aliases moved. */
+  moveAliases(fromRoomId: string, toRoomId: string): Promise<string[]>;
 }
 
 interface AliasRow {
@@ -65,5 +67,13 @@ export class PostgresRoomAliasStore implements RoomAliasStore {
       [roomId],
     );
     return rows.map((r) => r.room_alias);
+  }
+
+  async moveAliases(fromRoomId: string, toRoomId: string): Promise<string[]> {
+    const { rows } = await this.#db.query<{ room_alias: string }>(
+      'UPDATE room_aliases SET room_id = $2 WHERE room_id = $1 RETURNING room_alias',
+      [fromRoomId, toRoomId],
+    );
+    return rows.map((r) => r.room_alias).sort();
   }
 }

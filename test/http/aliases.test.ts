@@ -205,6 +205,22 @@ forEachBackend('room aliases over HTTP', (backend) => {
     await call(s, 'PUT', path, alice, { alias: bobs, alt_aliases: [bobs] });
   });
 
+  test('moveAliases (for room upgrades) points every alias of one room at another', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const oldRoom = await createRoom(s, alice);
+    const newRoom = await createRoom(s, alice);
+    const a = uniqueAlias(s);
+    const b = uniqueAlias(s);
+    await call(s, 'PUT', `${V3}/directory/room/${enc(a)}`, alice, { room_id: oldRoom });
+    await call(s, 'PUT', `${V3}/directory/room/${enc(b)}`, alice, { room_id: oldRoom });
+    const { PostgresRoomAliasStore } = await import('../../src/storage/aliases.ts');
+    const moved = await new PostgresRoomAliasStore(s.running.db).moveAliases(oldRoom, newRoom);
+    assert.deepEqual(moved, [a, b].sort());
+    assert.equal((await resolve(s, a))['room_id'], newRoom);
+    assert.deepEqual((await call(s, 'GET', `${V3}/rooms/${enc(oldRoom)}/aliases`, alice))['aliases'], []);
+  });
+
   test('joining and knocking by a local alias', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');
