@@ -20,7 +20,9 @@ import { isValidUserId } from '../protocol/identifiers.ts';
 import { toRoomEvent } from '../protocol/pdu.ts';
 import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { Logger } from '../log.ts';
+import { PostgresRoomAliasStore } from '../storage/aliases.ts';
 import type { Queryable } from '../storage/database.ts';
+import { PostgresRoomDirectoryStore } from '../storage/directory.ts';
 import type { StoredEvent } from '../storage/events.ts';
 import { RoomError, roomForbidden } from './errors.ts';
 import type { Requester, RoomService } from './service.ts';
@@ -146,8 +148,8 @@ async function performUpgrade(deps: UpgradeDeps, requester: Requester, roomId: s
   });
 
   // 4. Aliases and the directory.
-  await db.query('UPDATE room_aliases SET room_id = $2 WHERE room_id = $1', [roomId, replacementRoom]);
-  if (room.isPublic) await db.query('UPDATE rooms SET is_public = false WHERE room_id = $1', [roomId]);
+  await new PostgresRoomAliasStore(db).moveAliases(roomId, replacementRoom);
+  if (room.isPublic) await new PostgresRoomDirectoryStore(db).setPublished(roomId, false);
 
   // 5. The tombstone.
   await rooms.sendState(requester, roomId, 'm.room.tombstone', '', { body: TOMBSTONE_BODY, replacement_room: replacementRoom });
