@@ -107,12 +107,11 @@ export class RoomDirectory {
     const term = query.filter?.generic_search_term?.trim().toLowerCase();
     const byType = types !== undefined && types.length > 0;
     if (byType || term) {
-      const ids = candidates.map((r) => r.roomId);
       // PDUs are canonical JSON: an ASCII term without characters JSON escapes appears in the PDU text as typed.
       const prefilter = term && /^[\x20-\x7e]*$/.test(term) && !/["\\]/.test(term) ? term : undefined;
       const [created, searched] = await Promise.all([
-        byType ? this.store.stateOf(ids, ['m.room.create']) : undefined,
-        term ? this.store.stateOf(ids, SEARCHED_TYPES, prefilter) : undefined,
+        byType ? this.store.stateOf('published', ['m.room.create']) : undefined,
+        term ? this.store.stateOf('published', SEARCHED_TYPES, prefilter) : undefined,
       ]);
       candidates = candidates.filter((row) => {
         if (byType && !types.includes(describe(row, created?.get(row.roomId)).room_type ?? null)) return false;

@@ -18,11 +18,12 @@ export interface RoomDirectoryStore {
   /** Every published room that someone is joined to, most joined members first, then by room id. */
   publishedRooms(): Promise<PublishedRoomRow[]>;
   /**
-   * The rooms' current state events of these types with the empty state key, by room and type. With `pduContains`,
+   * The rooms' current state events of these types with the empty state key, by room and type; `'published'` for
+   * every published room (one join instead of a long list of ids). With `pduContains`,
    * only events whose PDU text contains it, ignoring ASCII case (a cheap prefilter for searches: it never drops an
    * event whose content contains the text unescaped, but may keep others).
    */
-  stateOf(roomIds: readonly string[], types: readonly string[], pduContains?: string): Promise<Map<string, Map<string, StoredEvent>>>;
+  stateOf(roomIds: readonly string[] | 'published', types: readonly string[], pduContains?: string): Promise<Map<string, Map<string, StoredEvent>>>;
 }
 
 export class PostgresRoomDirectoryStore implements RoomDirectoryStore {
@@ -44,28 +45,31 @@ export class PostgresRoomDirectoryStore implements RoomDirectoryStore {
 
   async publishedRooms(): Promise<PublishedRoomRow[]> {
     const { rows } = await this.#db.query<{ room_id: string; room_version: string; joined: number }>(
-      `SELECT room_id, room_version, joined FROM (
-         SELECT r.room_id, r.room_version,
-                (SELECT count(*) FROM current_state m WHERE m.room_id = r.room_id AND m.type = 'm.room.member' AND m.membership = 'join') AS joined
-           FROM rooms r
-          WHERE r.is_public
-       ) p
-       WHERE joined > 0
+      `SELECT r.room_id, r.room_version, j.joined
+         FROM rooms r
+        CROSS JOIN LATERAL (
+          SELECT count(*) AS joined FROM current_state m WHERE m.room_id = r.room_id AND m.type = 'm.room.member' AND m.membership = 'join'
+        ) j
+        WHERE r.is_public AND j.joined > 0
        ORDER BY joined DESC, room_id`,
     );
     return rows.map((r) => ({ roomId: r.room_id, version: r.room_version, joinedMembers: Number(r.joined) }));
   }
 
-  async stateOf(roomIds: readonly string[], types: readonly string[], pduContains?: string): Promise<Map<string, Map<string, StoredEvent>>> {
+  async stateOf(roomIds: readonly string[] | 'published', types: readonly string[], pduContains?: string): Promise<Map<string, Map<string, StoredEvent>>> {
     const out = new Map<string, Map<string, StoredEvent>>();
     if (roomIds.length === 0 || types.length === 0) return out;
+    const params: unknown[] = [[...types]];
+    const where = ["cs.type = ANY($1::text[])", "cs.state_key = ''"];
+    if (roomIds !== 'published') where.push(`cs.room_id = ANY($${params.push([...roomIds])}::text[])`);
+    if (pduContains !== undefined) where.push(`e.pdu ILIKE $${params.push(`%${pduContains.replace(/[\\%_]/g, '\\$&')}%`)}::text`);
     const { rows } = await this.#db.query<Parameters<typeof toStoredEvent>[0]>(
       `SELECT ${EVENT_COLUMNS}
          FROM current_state cs
          JOIN events e ON e.event_id = cs.event_id
-        WHERE cs.room_id = ANY($1::text[]) AND cs.type = ANY($2::text[]) AND cs.state_key = ''
-          AND ($3::text IS NULL OR e.pdu ILIKE $3::text)`,
-      [[...roomIds], [...types], pduContains === undefined ? null : `%${pduContains.replace(/[\\%_]/g, '\\$&')}%`],
+         ${roomIds === 'published' ? 'JOIN rooms r ON r.room_id = cs.room_id AND r.is_public' : ''}
+        WHERE ${where.join(' AND ')}`,
+      params,
     );
     for (const row of rows) {
       const event = toStoredEvent(row);
