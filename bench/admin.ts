@@ -3,22 +3,13 @@
 // streams) and the full listing, the wake path with and without an admin page subscribed (XState inspection
 // on), and sanitising one inspection event for the XState inspector.
 import type { BenchRow } from './run.ts';
+import { median, arg } from './lib/harness.ts';
 import { startActorSystem } from '../actors/system.ts';
 import { createAdminPort } from '../actors/adminPort.ts';
 import { sanitiseInspectionEvent } from '../actors/inspection.ts';
 import { createMetrics } from '../src/metrics/metrics.ts';
 import type { WaitResult } from '../src/notifier.ts';
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
 
 async function time(rounds: number, fn: () => unknown): Promise<number> {
   const ms: number[] = [];

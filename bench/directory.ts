@@ -9,61 +9,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import type { BenchRow } from './run.ts';
-import { generateAccessToken, generateDeviceId, hashAccessToken } from '../src/auth/accessTokens.ts';
+import { median, arg, openBackend, addUser, databaseUrlArg } from './lib/harness.ts';
 import { normaliseConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
-import { MIGRATIONS_DIR, startServer } from '../src/main.ts';
-import type { Database } from '../src/storage/database.ts';
-import { migrate } from '../src/storage/migrations.ts';
-import { openDatabase } from '../src/storage/open.ts';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
-
-async function openBackend(url: string | undefined): Promise<{ db: Database; name: string; close(): Promise<void> }> {
-  if (!url) {
-    const db = await openDatabase({ backend: 'pglite', path: 'memory://' });
-    await migrate(db, { migrationsDir: MIGRATIONS_DIR });
-    return { db, name: 'PGlite (in memory)', close: () => db.close() };
-  }
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  const name = `troupe_bench_directory_${process.pid}`;
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const dbUrl = new URL(url);
-  dbUrl.pathname = `/${name}`;
-  const db = await openDatabase({ backend: 'postgres', url: dbUrl.toString(), poolMax: 10 });
-  await migrate(db, { migrationsDir: MIGRATIONS_DIR });
-  return {
-    db,
-    name: 'PostgreSQL',
-    close: async () => {
-      await db.close();
-      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
-
-async function addUser(db: Database, userId: string): Promise<string> {
-  const token = generateAccessToken();
-  const deviceId = generateDeviceId();
-  const now = Date.now();
-  await db.query('INSERT INTO users (user_id, password_hash, admin, creation_ts) VALUES ($1, null, false, $2)', [userId, now]);
-  await db.query('INSERT INTO devices (user_id, device_id, created_ts) VALUES ($1, $2, $3)', [userId, deviceId, now]);
-  await db.query('INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES ($1, $2, $3, $4)', [hashAccessToken(token), userId, deviceId, now]);
-  return token;
-}
+import { startServer } from '../src/main.ts';
 
 async function request(url: string, method: string, token: string | undefined, body?: unknown): Promise<Record<string, unknown>> {
   const headers: Record<string, string> = {};
@@ -76,11 +26,11 @@ async function request(url: string, method: string, token: string | undefined, b
 }
 
 export async function run(args: string[]): Promise<BenchRow[]> {
-  const url = args.find((a) => a.startsWith('postgres://') || a.startsWith('postgresql://')) ?? process.env['TEST_DATABASE_URL'];
+  const url = databaseUrlArg(args);
   const roomCount = arg(args, '--rooms', 1000);
   const requests = arg(args, '--requests', 200);
   const runs = arg(args, '--runs', 3);
-  const backend = await openBackend(url);
+  const backend = await openBackend(url, 'directory');
   const dataDirectory = await mkdtemp(path.join(tmpdir(), 'troupe-bench-directory-'));
   const config = normaliseConfig({ server_name: 'bench.local', data_directory: dataDirectory, listeners: [{ port: 0, bind_addresses: ['127.0.0.1'] }] } as Parameters<typeof normaliseConfig>[0], {});
   const server = await startServer(config, createLogger({ level: 'silent' }), { db: backend.db });

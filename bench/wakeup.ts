@@ -7,6 +7,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createActor, setup } from 'xstate';
 import type { BenchRow } from './run.ts';
+import { median, arg } from './lib/harness.ts';
 import { startActorSystem } from '../actors/system.ts';
 import type { SystemClock } from '../actors/clock.ts';
 import { USER_STREAM_RELISTEN_GRACE_MS } from '../machines/supervisor.ts';
@@ -19,16 +20,6 @@ function heap(): number {
   gc();
   gc();
   return process.memoryUsage().heapUsed;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
 }
 
 export async function run(args: string[]): Promise<BenchRow[]> {
