@@ -28,31 +28,22 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
     },
   });
 
-  route(app, `${CLIENT_V3}/join/:roomIdOrAlias`, {
-    POST: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const target = params(request)['roomIdOrAlias'] ?? '';
-      const roomId = target.startsWith('#')
-        ? (await roomCall(() => ctx.rooms.aliases.resolve(roomAliasParam(request, ctx, 'roomIdOrAlias')))).roomId
-        : roomIdParam(request, 'roomIdOrAlias');
-      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
-      await roomCall(() => ctx.rooms.join(userId, roomId, body.reason));
-      return { room_id: roomId };
-    },
-  });
-
-  route(app, `${CLIENT_V3}/knock/:roomIdOrAlias`, {
-    POST: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const target = params(request)['roomIdOrAlias'] ?? '';
-      const roomId = target.startsWith('#')
-        ? (await roomCall(() => ctx.rooms.aliases.resolve(roomAliasParam(request, ctx, 'roomIdOrAlias')))).roomId
-        : roomIdParam(request, 'roomIdOrAlias');
-      const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
-      await roomCall(() => ctx.rooms.knock(userId, roomId, body.reason));
-      return { room_id: roomId };
-    },
-  });
+  // Joining or knocking by room id or by a local alias.
+  const byIdOrAlias = (action: 'join' | 'knock') =>
+    route(app, `${CLIENT_V3}/${action}/:roomIdOrAlias`, {
+      POST: async (request) => {
+        const { userId } = await ctx.authenticate(request);
+        const target = params(request)['roomIdOrAlias'] ?? '';
+        const roomId = target.startsWith('#')
+          ? (await roomCall(() => ctx.rooms.aliases.resolve(roomAliasParam(request, ctx, 'roomIdOrAlias')))).roomId
+          : roomIdParam(request, 'roomIdOrAlias');
+        const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
+        await roomCall(() => ctx.rooms[action](userId, roomId, body.reason));
+        return { room_id: roomId };
+      },
+    });
+  byIdOrAlias('join');
+  byIdOrAlias('knock');
 
   const withTarget = (action: 'invite' | 'kick' | 'ban' | 'unban') =>
     route(app, `${CLIENT_V3}/rooms/:roomId/${action}`, {
