@@ -186,6 +186,27 @@ const TAKE_INPUT = ({ context }: { context: AppserviceContext }) => ({
   limits: TRANSACTION_LIMITS,
 });
 
+/**
+ * Reading (or building and storing) the next transaction: taken → PUT it; none, but a NOTIFY came meanwhile → look
+ * again rather than miss it; none → idle. Both `up.sending.taking` and `up.checking` are this step; they differ in
+ * what the admin page shows (starting to send, or checking for more after a success).
+ */
+const takeTransactionState = (self: '#appservice.up.sending.taking' | '#appservice.up.checking') =>
+  ({
+    entry: 'clearPending',
+    invoke: {
+      id: 'takeTransaction',
+      src: 'takeTransaction',
+      input: TAKE_INPUT,
+      onDone: [
+        { guard: 'taken', target: '#appservice.up.sending.putting', actions: 'recordTaken' },
+        { guard: 'pending', target: self, reenter: true, actions: 'recordNoneTaken' },
+        { target: '#appservice.up.idle', actions: 'recordNoneTaken' },
+      ],
+      onError: GO_DOWN,
+    },
+  }) as const;
+
 export const appserviceMachine = setup({
   types: {
     context: {} as AppserviceContext,
@@ -309,21 +330,7 @@ export const appserviceMachine = setup({
         sending: {
           initial: 'taking',
           states: {
-            taking: {
-              entry: 'clearPending',
-              invoke: {
-                id: 'takeTransaction',
-            src: 'takeTransaction',
-                input: TAKE_INPUT,
-                onDone: [
-                  { guard: 'taken', target: 'putting', actions: 'recordTaken' },
-                  // A NOTIFY came while storage was being read: look again rather than miss it.
-                  { guard: 'pending', target: 'taking', reenter: true, actions: 'recordNoneTaken' },
-                  { target: '#appservice.up.idle', actions: 'recordNoneTaken' },
-                ],
-                onError: GO_DOWN,
-              },
-            },
+            taking: takeTransactionState('#appservice.up.sending.taking'),
             putting: {
               invoke: {
                 id: 'sendTransaction',
@@ -357,20 +364,7 @@ export const appserviceMachine = setup({
           },
         },
         // Is there more in storage? Then straight on with the next transaction; if not, idle.
-        checking: {
-          entry: 'clearPending',
-          invoke: {
-            id: 'takeTransaction',
-            src: 'takeTransaction',
-            input: TAKE_INPUT,
-            onDone: [
-              { guard: 'taken', target: 'sending.putting', actions: 'recordTaken' },
-              { guard: 'pending', target: 'checking', reenter: true, actions: 'recordNoneTaken' },
-              { target: 'idle', actions: 'recordNoneTaken' },
-            ],
-            onError: GO_DOWN,
-          },
-        },
+        checking: takeTransactionState('#appservice.up.checking'),
       },
     },
     down: {

@@ -3,7 +3,8 @@
 import type { JsonObject } from '../protocol/json.ts';
 import type { Database, Queryable } from './database.ts';
 
-export interface StoredEvent {
+/** What every stored event carries, as the writer and readers see it. */
+interface EventFields {
   streamOrdering: number;
   eventId: string;
   roomId: string;
@@ -13,24 +14,17 @@ export interface StoredEvent {
   depth: number;
   originServerTs: number;
   redacts: string | null;
-  redactedBy: string | null;
   pdu: JsonObject;
 }
 
+export interface StoredEvent extends EventFields {
+  redactedBy: string | null;
+}
+
 /** One event to persist, with what the writer knows about it. */
-export interface EventToPersist {
-  streamOrdering: number;
-  eventId: string;
-  roomId: string;
-  type: string;
-  stateKey: string | null;
-  sender: string;
-  depth: number;
-  originServerTs: number;
-  redacts: string | null;
+export interface EventToPersist extends EventFields {
   prevEvents: readonly string[];
   authEvents: readonly string[];
-  pdu: JsonObject;
   /** For state events: the event that held this (type, state_key) before. */
   replacesState: string | null;
   /** For m.room.member: content.membership. */

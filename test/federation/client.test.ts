@@ -11,7 +11,8 @@ import { FederationRequestError, HttpsFederationClient, type HttpsFederationClie
 import { authenticateRequest } from '../../src/federation/requestAuth.ts';
 import { checkServerKeys } from '../../src/federation/serverKeys.ts';
 import { generateSigningKey } from '../../src/protocol/signing.ts';
-import { makeCertificate, startHttpsServer, startRemoteServer, type TestCertificate } from './remoteServer.ts';
+import { startHttpsServer, startRemoteServer } from './remoteServer.ts';
+import { makeCertificate, type TestCertificate } from '../helpers/certificate.ts';
 
 let certificate: TestCertificate;
 before(async () => {

@@ -1,36 +1,14 @@
-// Test helpers for federation over real TLS: a self-signed certificate (for 127.0.0.1 and localhost), a "remote
-// homeserver" played by the test on a local HTTPS port with its own ed25519 key, and a small HTTPS JSON client
-// that trusts that certificate.
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+// Test helpers for federation over real TLS: a "remote homeserver" played by the test on a local HTTPS port with its
+// own ed25519 key (and a certificate from test/helpers/certificate.ts), and a small HTTPS JSON client that trusts it.
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { ownServerKeys } from '../../src/federation/serverKeys.ts';
 import { signRequest } from '../../src/federation/requestAuth.ts';
 import type { JsonValue } from '../../src/protocol/json.ts';
 import { generateSigningKey, type SigningKey } from '../../src/protocol/signing.ts';
 import type { AfterHook } from '../helpers/database.ts';
-
-export interface TestCertificate {
-  certPath: string;
-  keyPath: string;
-  cert: Buffer;
-  key: Buffer;
-}
-
-export async function makeCertificate(): Promise<TestCertificate> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'troupe-fed-tls-'));
-  const certPath = path.join(dir, 'cert.pem');
-  const keyPath = path.join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyPath, '-out', certPath,
-  ], { stdio: 'ignore' });
-  return { certPath, keyPath, cert: await readFile(certPath), key: await readFile(keyPath) };
-}
+import type { TestCertificate } from '../helpers/certificate.ts';
 
 export type Handler = (request: IncomingMessage, body: string) => { status: number; body: unknown } | undefined;
 

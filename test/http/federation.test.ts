@@ -9,7 +9,8 @@ import { PostgresProfileStore } from '../../src/storage/profiles.ts';
 import { forEachBackend, type TestBackend } from '../helpers/database.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { assertMatchesSpec } from '../helpers/spec.ts';
-import { httpsJson, makeCertificate, startRemoteServer, type TestCertificate } from '../federation/remoteServer.ts';
+import { httpsJson, startRemoteServer } from '../federation/remoteServer.ts';
+import { makeCertificate, type TestCertificate } from '../helpers/certificate.ts';
 
 let certificate: TestCertificate;
 before(async () => {
