@@ -71,66 +71,73 @@ export interface StartOptions {
 }
 
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  const signingKey = await loadOrCreateSigningKey(config.signingKeyPath, logger);
-  const db = options.db ?? (await openStorage(config, logger));
-  // The events stream starts where storage left it; a syncing user's rooms come from their local memberships.
-  const eventStore = new EventStore(db);
-  const eventsPosition = await eventStore.maxStreamOrdering();
-  // Before any actor runs, so a bad federation_custom_ca_list file leaves nothing behind. An authenticated request
-  // from a server wakes that server's destination actor, when one is running (`admin` exists by the first request).
-  let federation: FederationServices;
+  // Everything started is torn down in reverse order, on a failed start as on close.
+  const teardown: (() => unknown)[] = [];
+  const tearDown = async () => {
+    for (const step of teardown.splice(0).reverse()) await step();
+  };
   try {
-    federation = await createFederation({
+    const signingKey = await loadOrCreateSigningKey(config.signingKeyPath, logger);
+    const db = options.db ?? (await openStorage(config, logger));
+    if (!options.db) teardown.push(() => db.close());
+    // The events stream starts where storage left it; a syncing user's rooms come from their local memberships.
+    const eventStore = new EventStore(db);
+    const eventsPosition = await eventStore.maxStreamOrdering();
+    // An authenticated request from a server wakes that server's destination actor, when one is running.
+    const federation: FederationServices = await createFederation({
       config,
       db,
       signingKey,
       logger,
       remoteUp: (server) => void admin.retry('destination', `dest:${server}`),
     });
-  } catch (error) {
-    if (!options.db) await db.close();
-    throw error;
-  }
-  // The inspector relay first, so the supervisor's own registration reaches it.
-  let relay: InspectorRelay | undefined;
-  let inspection: ReturnType<typeof createActorInspection> | undefined;
-  if (config.inspector.enabled) {
-    try {
-      relay = await startInspectorRelay({ port: config.inspector.port });
-    } catch (error) {
-      if (!options.db) await db.close();
-      throw error;
+    teardown.push(() => federation.close());
+    // The inspector relay before the actor system, so the supervisor's own registration reaches it.
+    let relay: InspectorRelay | undefined;
+    let inspection: ReturnType<typeof createActorInspection> | undefined;
+    if (config.inspector.enabled) {
+      const started = await startInspectorRelay({ port: config.inspector.port });
+      relay = started;
+      teardown.push(() => started.close());
+      inspection = createActorInspection({ url: started.url, users: config.inspector.users });
+      teardown.push(() => inspection?.stop());
+      logger.info({ url: `http://127.0.0.1:${started.port}/`, users: config.inspector.users.length }, 'XState inspector relay listening');
     }
-    inspection = createActorInspection({ url: relay.url, users: config.inspector.users });
-    logger.info({ url: `http://127.0.0.1:${relay.port}/`, users: config.inspector.users.length }, 'XState inspector relay listening');
-  }
-  const stopInspection = async () => {
-    inspection?.stop();
-    await relay?.close();
-  };
-  const actors = startActorSystem({
-    loadRoomsForUser: (userId) => eventStore.joinedRooms(userId),
-    initialToken: StreamToken.of({ events: eventsPosition }),
-    ...(inspection ? { inspect: inspection.inspect } : {}),
-  });
-  const eventsStream = new StreamIdGenerator({ stream: 'events', initialPosition: eventsPosition });
-  const roomWriter = new RoomWriter({
-    db,
-    serverName: config.serverName,
-    signingKey,
-    notifier: actors.notifier,
-    stream: eventsStream,
-    now: Date.now,
-  });
-  const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
-  const admin = createAdminPort(actors);
-  const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
-  const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, actors: admin, metrics, federation });
-  const listeners: RunningServer['listeners'] = [];
-  try {
+    const actors = startActorSystem({
+      loadRoomsForUser: (userId) => eventStore.joinedRooms(userId),
+      initialToken: StreamToken.of({ events: eventsPosition }),
+      ...(inspection ? { inspect: inspection.inspect } : {}),
+    });
+    teardown.push(() => actors.stop());
+    const eventsStream = new StreamIdGenerator({ stream: 'events', initialPosition: eventsPosition });
+    const roomWriter = new RoomWriter({
+      db,
+      serverName: config.serverName,
+      signingKey,
+      notifier: actors.notifier,
+      stream: eventsStream,
+      now: Date.now,
+    });
+    const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
+    const admin = createAdminPort(actors);
+    const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
+    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, actors: admin, metrics, federation });
+
     const https = config.tls
       ? { cert: await readFile(config.tls.certificatePath), key: await readFile(config.tls.privateKeyPath) }
       : undefined;
+    const listeners: RunningServer['listeners'] = [];
+    // Stop accepting, let in-flight requests finish, then cut whatever still hangs (long polls).
+    teardown.push(async () => {
+      const cut = setTimeout(() => {
+        for (const { app } of listeners) app.server.closeAllConnections();
+      }, SHUTDOWN_GRACE_MS);
+      try {
+        await Promise.all(listeners.map(({ app }) => app.close()));
+      } finally {
+        clearTimeout(cut);
+      }
+    });
     for (const listener of config.listeners) {
       for (const host of listener.bindAddresses) {
         const app = buildApp({
@@ -140,49 +147,26 @@ export async function startServer(config: Config, logger: Logger, options: Start
         });
         await app.listen({ host, port: listener.port });
         const { address, port } = app.server.address() as AddressInfo;
-        const scheme = listener.tls ? 'https' : 'http';
-        const url = `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+        const url = `${listener.tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;
         listeners.push({ app, url });
         logger.info({ url }, 'listening');
       }
     }
+
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      db,
+      signingKey,
+      actors,
+      admin,
+      metrics,
+      ...(relay ? { inspector: { url: relay.url, port: relay.port } } : {}),
+      listeners,
+      close: () => (closing ??= tearDown()),
+    };
   } catch (error) {
-    await Promise.all(listeners.map(({ app }) => app.close()));
-    actors.stop();
-    federation.close();
-    await stopInspection();
-    if (!options.db) await db.close();
+    await tearDown();
     throw error;
   }
-
-  let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= (async () => {
-      // Stop accepting, let in-flight requests finish, then cut whatever still hangs (long polls).
-      const cut = setTimeout(() => {
-        for (const { app } of listeners) app.server.closeAllConnections();
-      }, SHUTDOWN_GRACE_MS);
-      try {
-        await Promise.all(listeners.map(({ app }) => app.close()));
-      } finally {
-        clearTimeout(cut);
-        actors.stop();
-        federation.close();
-        await stopInspection();
-        if (!options.db) await db.close();
-      }
-    })();
-    return closing;
-  };
-  return {
-    config,
-    db,
-    signingKey,
-    actors,
-    admin,
-    metrics,
-    ...(relay ? { inspector: { url: relay.url, port: relay.port } } : {}),
-    listeners,
-    close,
-  };
 }
