@@ -123,14 +123,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(500).send({ errcode: 'M_UNKNOWN', error: 'Internal server error' });
   });
 
+  // What a listener serves, by its resources (Synapse's convention: `client` includes the admin APIs, `federation`
+  // includes the key server). Without resources, everything but metrics.
+  const serves = (resource: ListenerResource) => !deps.resources || deps.resources.includes(resource);
   registerHealth(app);
-  registerClientRoutes(app, deps.context);
-  registerAdminRoutes(app, deps.context);
+  if (serves('client')) registerClientRoutes(app, deps.context);
+  if (serves('client') || serves('admin')) registerAdminRoutes(app, deps.context);
   if (deps.resources?.includes('metrics')) registerMetrics(app, deps.context);
   const federation = deps.context.federation;
-  if (federation && (!deps.resources || deps.resources.includes('keys'))) registerKeyRoutes(app, deps.context, federation);
-  if (federation && (!deps.resources || deps.resources.includes('federation'))) {
-    registerFederationRoutes(app, deps.context, federation);
-  }
+  if (federation && (serves('federation') || serves('keys'))) registerKeyRoutes(app, deps.context, federation);
+  if (federation && serves('federation')) registerFederationRoutes(app, deps.context, federation);
   return app;
 }

@@ -36,18 +36,8 @@ export interface HttpContext {
   authenticate(request: FastifyRequest): Promise<Requester>;
 }
 
-export interface HttpContextParts {
-  config: Config;
-  logger: Logger;
-  db: Database;
-  signingKey: SigningKey;
-  notifier: Notifier;
-  rooms: RoomService;
-  actors?: ActorsPort;
-  metrics?: TroupeMetrics;
-  federation?: FederationServices;
-  now?: () => number;
-}
+/** What src/main.ts hands over; the stores and `authenticate` are derived from it. */
+export type HttpContextParts = Omit<HttpContext, 'users' | 'devices' | 'authenticate' | 'now'> & { now?: () => number };
 
 export function createHttpContext(parts: HttpContextParts): HttpContext {
   const now = parts.now ?? Date.now;

@@ -71,4 +71,33 @@ forEachBackend('http foundation', (backend) => {
     const deactivated = await server.request('GET', '/_matrix/client/v3/account/whoami', { token: alice.accessToken });
     assert.equal((deactivated.body as { errcode: string }).errcode, 'M_UNKNOWN_TOKEN');
   });
+
+  test('a listener serves only the areas its resources name', async (t) => {
+    const server = await startTestServer(t, {
+      backend: backend.name,
+      config: {
+        listeners: [
+          { port: 0, bind_addresses: ['127.0.0.1'], resources: [{ names: ['federation'] }] },
+          { port: 0, bind_addresses: ['127.0.0.1'], resources: [{ names: ['client'] }] },
+          { port: 0, bind_addresses: ['127.0.0.1'], resources: [{ names: ['metrics'] }] },
+        ],
+      },
+    });
+    const [federationOnly, clientOnly, metricsOnly] = server.running.listeners.map((l) => l.url);
+    const status = async (base: string | undefined, path: string) => (await fetch(`${base}${path}`)).status;
+
+    assert.equal(await status(federationOnly, '/_matrix/client/versions'), 404);
+    assert.equal(await status(federationOnly, '/_matrix/federation/v1/version'), 200);
+    assert.equal(await status(federationOnly, '/_matrix/key/v2/server'), 200);
+    assert.equal(await status(federationOnly, '/_synapse/admin/v1/server_version'), 404);
+
+    assert.equal(await status(clientOnly, '/_matrix/client/versions'), 200);
+    assert.equal(await status(clientOnly, '/_synapse/admin/v1/server_version'), 200);
+    assert.equal(await status(clientOnly, '/_matrix/federation/v1/version'), 404);
+    assert.equal(await status(clientOnly, '/metrics'), 404);
+
+    assert.equal(await status(metricsOnly, '/metrics'), 200);
+    assert.equal(await status(metricsOnly, '/_matrix/client/versions'), 404);
+    for (const base of [federationOnly, clientOnly, metricsOnly]) assert.equal(await status(base, '/health'), 200);
+  });
 });
