@@ -8,6 +8,7 @@ import { authenticateRequest, signRequest } from '../src/federation/requestAuth.
 import { ownServerKeys } from '../src/federation/serverKeys.ts';
 import { buildApp } from '../src/http/app.ts';
 import { createHttpContext } from '../src/http/context.ts';
+import type { UserData } from '../src/sync/userDataSource.ts';
 import { createLogger } from '../src/log.ts';
 import type { Notifier } from '../src/notifier.ts';
 import type { JsonValue } from '../src/protocol/json.ts';
@@ -81,7 +82,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       unit: 'requests/s',
       note: `${Buffer.byteLength(JSON.stringify(body))} byte body`,
     });
-    const context = createHttpContext({ config, logger, db, signingKey, notifier: {} as Notifier, rooms: {} as RoomService, federation });
+    const context = createHttpContext({ config, logger, db, signingKey, notifier: {} as Notifier, rooms: {} as RoomService, userData: {} as UserData, federation });
     const app = buildApp({ context });
     await app.ready();
     rows.push({

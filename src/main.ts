@@ -23,6 +23,7 @@ import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
 import { StreamIdGenerator } from './streams/idGenerator.ts';
 import { StreamToken } from './streams/token.ts';
+import { createSyncUserData, loadUserDataPositions } from './sync/userDataSource.ts';
 import { onProfileChanged } from './auth/hooks.ts';
 import { affectsMemberEvents, propagateProfile } from './rooms/profilePropagation.ts';
 
@@ -83,6 +84,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // The events stream starts where storage left it; a syncing user's rooms come from their local memberships.
     const eventStore = new EventStore(db);
     const eventsPosition = await eventStore.maxStreamOrdering();
+    const userDataPositions = await loadUserDataPositions(db, Date.now);
     // An authenticated request from a server wakes that server's destination actor, when one is running.
     const federation: FederationServices = await createFederation({
       config,
@@ -105,7 +107,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     }
     const actors = startActorSystem({
       loadRoomsForUser: (userId) => eventStore.joinedRooms(userId),
-      initialToken: StreamToken.of({ events: eventsPosition }),
+      initialToken: StreamToken.of({ events: eventsPosition, ...userDataPositions }),
       ...(inspection ? { inspect: inspection.inspect } : {}),
     });
     teardown.push(() => actors.stop());
@@ -119,9 +121,18 @@ export async function startServer(config: Config, logger: Logger, options: Start
       now: Date.now,
     });
     const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
+    const userData = createSyncUserData({
+      db,
+      notifier: actors.notifier,
+      logger,
+      serverName: config.serverName,
+      presenceEnabled: true,
+      positions: userDataPositions,
+      now: Date.now,
+    });
     const admin = createAdminPort(actors);
     const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
-    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, actors: admin, metrics, federation });
+    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, userData, actors: admin, metrics, federation });
 
     const https = config.tls
       ? { cert: await readFile(config.tls.certificatePath), key: await readFile(config.tls.privateKeyPath) }

@@ -10,6 +10,7 @@ import type { RoomService } from '../rooms/service.ts';
 import type { ActorsPort } from '../admin/actorsPort.ts';
 import type { TroupeMetrics } from '../metrics/metrics.ts';
 import type { FederationServices } from '../federation/index.ts';
+import type { UserData } from '../sync/userDataSource.ts';
 import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
 import { PostgresUserStore, type UserStore } from '../storage/users.ts';
 import { authenticate, type Requester } from './auth.ts';
@@ -24,6 +25,8 @@ export interface HttpContext {
   devices: DeviceStore;
   /** Rooms, events and membership (src/rooms). */
   rooms: RoomService;
+  /** Per-user data streams: account data, receipts, typing, presence, to-device, device lists (src/sync/userDataSource.ts). */
+  userData: UserData;
   /** The actor system as the admin API and page see it (absent when assembled without one). */
   actors?: ActorsPort;
   /** Prometheus metrics (absent when assembled without them). */

@@ -10,6 +10,7 @@ import { ownServerKeys } from '../../src/federation/serverKeys.ts';
 import type { FederationFetcher } from '../../src/federation/client.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { createHttpContext } from '../../src/http/context.ts';
+import type { UserData } from '../../src/sync/userDataSource.ts';
 import { authenticatedFederationRoutes } from '../../src/http/routes/federation/index.ts';
 import { route } from '../../src/http/routes.ts';
 import { createLogger } from '../../src/log.ts';
@@ -45,6 +46,7 @@ forEachBackend('federation request authentication', (backend) => {
       signingKey,
       notifier: {} as Notifier,
       rooms: {} as RoomService,
+      userData: {} as UserData,
       federation,
     });
     const app = buildApp({ context });
