@@ -18,6 +18,7 @@ import { createAdminPort, type AdminPort } from '../actors/adminPort.ts';
 import { createActorInspection, startInspectorRelay, type InspectorRelay } from '../actors/inspection.ts';
 import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
 import { createFederation, type FederationServices } from './federation/index.ts';
+import { RemoteEventHandler } from './federation/inbound/accept.ts';
 import { EventStore } from './storage/events.ts';
 import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
@@ -132,7 +133,17 @@ export async function startServer(config: Config, logger: Logger, options: Start
     });
     const admin = createAdminPort(actors);
     const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
-    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, userData, actors: admin, metrics, federation });
+    const remoteEvents = new RemoteEventHandler({
+      db,
+      writer: roomWriter,
+      keys: federation.keyring,
+      fetcher: federation.fetcher,
+      notifier: actors.notifier,
+      serverName: config.serverName,
+      logger: logger.child({ component: 'federation-inbound' }),
+      now: Date.now,
+    });
+    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, userData, actors: admin, metrics, federation, remoteEvents });
 
     const https = config.tls
       ? { cert: await readFile(config.tls.certificatePath), key: await readFile(config.tls.privateKeyPath) }

@@ -10,6 +10,7 @@ import type { RoomService } from '../rooms/service.ts';
 import type { ActorsPort } from '../admin/actorsPort.ts';
 import type { TroupeMetrics } from '../metrics/metrics.ts';
 import type { FederationServices } from '../federation/index.ts';
+import type { RemoteEventHandler } from '../federation/inbound/accept.ts';
 import type { UserData } from '../sync/userDataSource.ts';
 import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
 import { PostgresUserStore, type UserStore } from '../storage/users.ts';
@@ -33,6 +34,8 @@ export interface HttpContext {
   metrics?: TroupeMetrics;
   /** Keyring, outbound client and remote-up port (src/federation); without it no federation or key routes. */
   federation?: FederationServices;
+  /** Checks and stores PDUs received from other servers (src/federation/inbound); present with `federation`. */
+  remoteEvents?: RemoteEventHandler;
   /** Milliseconds since the Unix epoch; tests may pin it. */
   now(): number;
   /** The requester of an authenticated endpoint, or a 401 Matrix error. */

@@ -27,7 +27,7 @@ import type { Database } from '../storage/database.ts';
 import { DuplicateTxnError, EventStore, persistEventBatch, type EventToPersist, type StoredEvent } from '../storage/events.ts';
 import type { Membership, Notifier } from '../notifier.ts';
 import type { StreamIdGenerator } from '../streams/idGenerator.ts';
-import { StreamAnnouncer } from '../streams/announcer.ts';
+import { StreamAnnouncer, type Audience } from '../streams/announcer.ts';
 import { RoomError, eventTooLarge, roomBadJson, roomForbidden } from './errors.ts';
 
 /** What a caller asks for; the writer fills in everything else. */
@@ -76,6 +76,16 @@ interface Job {
 interface RoomQueue {
   jobs: Job[];
   running: boolean;
+  /** Remote events' writes (submitRemote), each run alone between local batches. */
+  remote?: (() => Promise<void>)[];
+}
+
+/** What a remote write gets from the writer: ids on the `events` stream and who must hear of them. */
+export interface RemoteWriteStream {
+  /** Reserves the next id; it is completed when the remote write ends, committed or not. */
+  reserve(): number;
+  /** Who must hear of the fact written under `id` (call once it has committed). */
+  announce(id: number, audience: Audience): void;
 }
 
 const MAX_BATCH = 100;
@@ -152,13 +162,18 @@ export class RoomWriter {
   private async drain(roomId: string, queue: RoomQueue): Promise<void> {
     queue.running = true;
     try {
-      while (queue.jobs.length > 0) {
+      while (queue.jobs.length > 0 || (queue.remote?.length ?? 0) > 0) {
+        const remote = queue.remote?.shift();
+        if (remote) {
+          await remote();
+          continue;
+        }
         const jobs = queue.jobs.splice(0, MAX_BATCH);
         await this.runBatch(roomId, jobs);
       }
     } finally {
       queue.running = false;
-      if (queue.jobs.length === 0) this.queues.delete(roomId);
+      if (queue.jobs.length === 0 && (queue.remote?.length ?? 0) === 0) this.queues.delete(roomId);
       else void this.drain(roomId, queue);
     }
   }
@@ -383,6 +398,43 @@ export class RoomWriter {
   }
 
 
+
+  /**
+   * Runs `work` (storing remote events that federation has checked) in the room's queue, alone between local batches,
+   * so that local and remote writes to a room never interleave. Remote events change the state by resolution, so the
+   * room's cached state is dropped afterwards.
+   */
+  submitRemote<T>(roomId: string, work: (stream: RemoteWriteStream) => Promise<T>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(roomId);
+      if (!queue) {
+        queue = { jobs: [], running: false };
+        this.queues.set(roomId, queue);
+      }
+      const { stream } = this.opts;
+      (queue.remote ??= []).push(async () => {
+        const ids: number[] = [];
+        try {
+          resolve(
+            await work({
+              reserve: () => {
+                const id = stream.reserve();
+                ids.push(id);
+                return id;
+              },
+              announce: (id, audience) => this.announcer.setAudience(id, audience),
+            }),
+          );
+        } catch (error) {
+          reject(error);
+        } finally {
+          this.caches.delete(roomId);
+          for (const id of ids) stream.complete(id);
+        }
+      });
+      if (!queue.running) void this.drain(roomId, queue);
+    });
+  }
 
   /** Forgets a room's cached state (tests, or after an out-of-band change). */
   dropCache(roomId: string): void {

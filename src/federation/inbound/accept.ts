@@ -1,0 +1,362 @@
+// Receiving a PDU from another server (server-server API "Checks performed on receipt of a PDU"), in the spec's
+// order:
+//   1. valid for the room version's event format, else dropped;
+//   2. signed by the servers that must sign it (keys through the keyring), else dropped;
+//   3. content hash matches, else the event is redacted and processing goes on with the redacted copy;
+//   4. allowed by the auth rules against its own auth_events, else rejected;
+//   5. allowed against the state before it (the state after its prev_events, resolved when there are several),
+//      else rejected;
+//   6. allowed against the room's current state, else soft-failed: stored, never a forward extremity, never served
+//      to clients.
+// Dropped events leave no trace (PduDroppedError). Rejected and soft-failed events are kept outside the timeline in
+// event_outliers (migrations/0012); rejected ones only so that events citing them as auth events are rejected too.
+// Accepted events go into the timeline through the room writer's queue (RoomWriter.submitRemote), so that local and
+// remote writes to a room never interleave; steps 4–6 run inside that queue, against the state as it is then.
+//
+// State in the linear model (migrations/0004): the state after a timeline event is the room's state at its stream
+// ordering. This is exact while a room is linear and an approximation once branches interleave in stream order: the
+// "state after a prev event" is then the room's resolved state when that event was stored, which may include
+// events of other branches stored before it. The new current state is the resolution of the states after the new
+// forward extremities (the event's, and each remaining extremity's state at its stream ordering); keys it changes are
+// written as state_history rows at the event's stream ordering. When prev_events are still unknown after asking the
+// origin (get_missing_events), the event is checked against the state after the prev events we do know, or the
+// current state when we know none of them.
+import type { Logger } from '../../log.ts';
+import type { Notifier, Membership } from '../../notifier.ts';
+import { checkAuth, checkAuthAgainstAuthEvents, authTypesForEvent, parsePowerLevel, userPowerLevel, type AuthOptions } from '../../protocol/authRules.ts';
+import { computeEventId, roomIdToCreateEventId } from '../../protocol/eventIds.ts';
+import { validatePdu } from '../../protocol/eventFormat.ts';
+import { stateKey, type RoomEvent, type StateKey } from '../../protocol/events.ts';
+import { domainOf } from '../../protocol/identifiers.ts';
+import { isJsonObject, type JsonObject } from '../../protocol/json.ts';
+import { applyContentHashCheck, checkEventSignatures, requiredSignatureServers, toRoomEvent } from '../../protocol/pdu.ts';
+import { getRoomVersion, type RoomVersion } from '../../protocol/roomVersions.ts';
+import { listSignatures, type ServerVerifyKeys } from '../../protocol/signing.ts';
+import { resolveState, type EventSource, type StateMap } from '../../protocol/stateResolution.ts';
+import type { RemoteWriteStream, RoomWriter } from '../../rooms/writer.ts';
+import type { Database } from '../../storage/database.ts';
+import { EventStore, type StoredEvent } from '../../storage/events.ts';
+import type { FederationFetcher } from '../client.ts';
+import type { RequestKeySource } from '../requestAuth.ts';
+import { inboundAuthVerifier } from './authVerifier.ts';
+import { KnownEvents, type KnownEvent } from './knownEvents.ts';
+import { writeRemoteEvent, type StateChange } from './persist.ts';
+
+/** What became of a PDU that was not dropped. */
+export interface AcceptResult {
+  eventId: string;
+  /** Why the auth rules rejected it (against its auth events or the state before it). */
+  rejected?: string;
+  /** It failed against the current state: stored, but not in the timeline. */
+  softFailed?: boolean;
+}
+
+/** A PDU dropped at receipt (bad format, bad signature, unknown room): nothing of it was stored. */
+export class PduDroppedError extends Error {
+  /** The event id, when it could be worked out. */
+  readonly eventId: string | undefined;
+  constructor(reason: string, eventId?: string) {
+    super(reason);
+    this.name = 'PduDroppedError';
+    this.eventId = eventId;
+  }
+}
+
+export interface AcceptOptions {
+  /** The server that sent the event: missing prev_events are asked of it. */
+  origin: string;
+  /** Ask the origin for missing prev_events with get_missing_events (default true). */
+  fetchMissing?: boolean;
+}
+
+export interface RemoteEventHandlerOptions {
+  db: Database;
+  writer: RoomWriter;
+  keys: RequestKeySource;
+  fetcher: FederationFetcher;
+  notifier: Pick<Notifier, 'membershipChanged'>;
+  serverName: string;
+  logger: Logger;
+  now(): number;
+}
+
+/** get_missing_events asks for at most this many events at a time. */
+export const MISSING_EVENTS_LIMIT = 10;
+
+// Events in a state resolution were accepted before: their signature-dependent rules were checked then.
+const TRUSTING: AuthOptions = { verifier: { isSignedBy: () => true, verifyThirdPartyInvite: () => true } };
+
+/**
+ * The event id a PDU names or hashes to in `version`; for a room we do not know, the v4+ id (or the v1–v2
+ * `event_id`), so that an answer can still name it.
+ */
+export function pduEventId(pdu: JsonObject, version?: RoomVersion): string | undefined {
+  const v = version ?? (typeof pdu['event_id'] === 'string' ? getRoomVersion('1') : getRoomVersion('10'));
+  if (!v) return undefined;
+  try {
+    return computeEventId(pdu, v);
+  } catch {
+    return undefined;
+  }
+}
+
+export class RemoteEventHandler {
+  private readonly opts: RemoteEventHandlerOptions;
+  private readonly events: EventStore;
+  private readonly known: KnownEvents;
+
+  constructor(opts: RemoteEventHandlerOptions) {
+    this.opts = opts;
+    this.events = new EventStore(opts.db);
+    this.known = new KnownEvents(opts.db);
+  }
+
+  /**
+   * Runs the checks on receipt and stores the event. Resolves with the outcome for an event that was accepted,
+   * soft-failed or rejected (also when it was known already: the earlier outcome); throws PduDroppedError when it is
+   * dropped (including a room this server does not know).
+   */
+  async accept(pdu: JsonObject, options: AcceptOptions): Promise<AcceptResult> {
+    const roomId = pdu['room_id'];
+    if (typeof roomId !== 'string') throw new PduDroppedError('room_id must be a string', pduEventId(pdu));
+    const room = await this.events.getRoom(roomId);
+    if (!room) throw new PduDroppedError(`room ${roomId} is not known to this server`, pduEventId(pdu));
+    const v = getRoomVersion(room.version);
+    if (!v) throw new PduDroppedError(`room ${roomId} has a room version this server does not support`, pduEventId(pdu));
+
+    // 1. Format.
+    const format = validatePdu(pdu, v);
+    if (!format.ok) throw new PduDroppedError(`invalid event: ${format.reason}`, pduEventId(pdu, v));
+    const eventId = pduEventId(pdu, v);
+    if (eventId === undefined) throw new PduDroppedError('invalid event: no event id can be computed');
+    if (pdu['type'] === 'm.room.create') throw new PduDroppedError('a room has exactly one m.room.create event', eventId);
+
+    const earlier = (await this.known.get([eventId], v)).get(eventId);
+    if (earlier) return outcomeOf(earlier);
+
+    // 2. Signatures, with the keys valid when the event was sent (v5+).
+    const keys = await this.signingKeys(pdu, v);
+    const signatures = checkEventSignatures(pdu, v, (server) => keys.get(server));
+    if (!signatures.ok) throw new PduDroppedError(`bad signature from ${signatures.server}: ${signatures.reason}`, eventId);
+
+    // 3. Content hash: a mismatch means the content was tampered with on the way; go on with the redacted event.
+    const hashed = applyContentHashCheck(pdu, v);
+    if (hashed.redacted) this.opts.logger.info({ eventId, roomId }, 'received event failed its content hash check; redacted');
+    const event = toRoomEvent(hashed.pdu, v, { validate: false, eventId });
+
+    if (options.fetchMissing !== false) await this.fetchMissingPrevEvents(event, v, options.origin);
+
+    // 4–6 and the write, in the room's queue.
+    return this.opts.writer.submitRemote(roomId, (stream) => this.checkAndStore(event, v, keys, stream));
+  }
+
+  /** The keys of every server whose signature the event needs (and that the auth rules may ask about). */
+  private async signingKeys(pdu: JsonObject, v: RoomVersion): Promise<Map<string, ServerVerifyKeys>> {
+    const ts = pdu['origin_server_ts'];
+    const validAt = v.enforceKeyValidity && typeof ts === 'number' ? ts : 0;
+    const signed = listSignatures(pdu);
+    const keys = new Map<string, ServerVerifyKeys>();
+    for (const server of requiredSignatureServers(pdu, v)) {
+      if (server === this.opts.serverName) {
+        keys.set(server, await this.opts.keys.getVerifyKeys(server, validAt));
+        continue;
+      }
+      const keyIds = signed.filter(([entity]) => entity === server).map(([, keyId]) => keyId);
+      keys.set(server, await this.opts.keys.getVerifyKeys(server, validAt, keyIds));
+    }
+    return keys;
+  }
+
+  /**
+   * Asks the origin for the events between our forward extremities and `event` when some of its prev_events are
+   * unknown, and runs what it returns (oldest first) through the same checks. A gap that remains is left: the event
+   * is then checked against the state we can compute.
+   */
+  private async fetchMissingPrevEvents(event: RoomEvent, v: RoomVersion, origin: string): Promise<void> {
+    const known = await this.known.get(event.prev_events, v);
+    if (event.prev_events.every((id) => known.has(id))) return;
+    const roomId = event.room_id;
+    const extremities = (await this.events.forwardExtremities(roomId)).map((e) => e.eventId);
+    let body: unknown;
+    try {
+      const response = await this.opts.fetcher.request(origin, {
+        method: 'POST',
+        path: `/_matrix/federation/v1/get_missing_events/${encodeURIComponent(roomId)}`,
+        body: { earliest_events: extremities, latest_events: [event.event_id], limit: MISSING_EVENTS_LIMIT, min_depth: 0 },
+        signed: true,
+      });
+      if (response.status !== 200) throw new Error(`status ${response.status}`);
+      body = response.body;
+    } catch (error) {
+      this.opts.logger.info({ origin, roomId, eventId: event.event_id, err: (error as Error).message }, 'get_missing_events failed');
+      return;
+    }
+    const returned = isJsonObject(body) && Array.isArray(body['events']) ? body['events'] : [];
+    const pdus = returned
+      .filter((p): p is JsonObject => isJsonObject(p) && p['room_id'] === roomId)
+      .slice(0, MISSING_EVENTS_LIMIT)
+      .sort((a, b) => depthOf(a) - depthOf(b));
+    for (const missing of pdus) {
+      try {
+        await this.accept(missing, { origin, fetchMissing: false });
+      } catch (error) {
+        if (!(error instanceof PduDroppedError)) throw error;
+        this.opts.logger.info({ origin, roomId, reason: error.message }, 'an event from get_missing_events was dropped');
+      }
+    }
+  }
+
+  /** Steps 4–6 and the write; runs in the room's queue. */
+  private async checkAndStore(event: RoomEvent, v: RoomVersion, keys: ReadonlyMap<string, ServerVerifyKeys>, stream: RemoteWriteStream): Promise<AcceptResult> {
+    const eventId = event.event_id;
+    const roomId = event.room_id;
+    // A copy of the same event may have been stored while this one waited in the queue.
+    const earlier = (await this.known.get([eventId], v)).get(eventId);
+    if (earlier) return outcomeOf(earlier);
+    const verifier = inboundAuthVerifier(v, keys);
+
+    // 4. Against its own auth events.
+    const createId = v.roomIdFromCreateEvent ? roomIdToCreateEventId(roomId) : undefined;
+    const authKnown = await this.known.get(createId ? [...event.auth_events, createId] : event.auth_events, v);
+    const unknownAuth = event.auth_events.filter((id) => !authKnown.has(id));
+    // Not stored: the gap is ours, and the same event may pass once its auth events are known.
+    if (unknownAuth.length > 0) return { eventId, rejected: `auth events unknown to this server: ${unknownAuth.join(', ')}` };
+    const authEvents = event.auth_events.map((id) => (authKnown.get(id) as KnownEvent).event);
+    const createEvent = createId ? authKnown.get(createId)?.event : undefined;
+    const byAuthEvents = checkAuthAgainstAuthEvents(event, authEvents, v, {
+      verifier,
+      isRejected: (id) => authKnown.get(id)?.outlier === 'rejected',
+      ...(createEvent ? { createEvent } : {}),
+    });
+    if (!byAuthEvents.allowed) return this.reject(event, `not allowed by its auth events: ${byAuthEvents.reason}`);
+
+    // 5. Against the state before it.
+    const [currentRows, extremityRows] = await Promise.all([this.events.currentState(roomId), this.events.forwardExtremities(roomId)]);
+    const current = stateMapOf(currentRows);
+    const prevs = await this.known.get(event.prev_events, v);
+    const timelinePrevs = event.prev_events.map((id) => prevs.get(id)).filter((p): p is KnownEvent & { streamOrdering: number } => p?.streamOrdering != null);
+    const extremityIds = new Set(extremityRows.map((e) => e.eventId));
+    const onTop = timelinePrevs.length === extremityIds.size && timelinePrevs.every((p) => extremityIds.has(p.event.event_id));
+    const before =
+      timelinePrevs.length === 0 || onTop ? current : await this.resolve(v, await Promise.all(timelinePrevs.map((p) => this.stateAt(roomId, p.streamOrdering))));
+    const byState = checkAuth(event, await this.authState(before, event, v), v, { verifier });
+    if (!byState.allowed) return this.reject(event, `not allowed by the state before it: ${byState.reason}`);
+
+    // 6. Against the current state.
+    if (before !== current) {
+      const byCurrent = checkAuth(event, await this.authState(current, event, v), v, { verifier });
+      if (!byCurrent.allowed) {
+        await this.known.storeOutlier(event, 'soft_failed', byCurrent.reason, this.opts.now());
+        this.opts.logger.info({ eventId, roomId, reason: byCurrent.reason }, 'received event soft-failed');
+        return { eventId, softFailed: true };
+      }
+    }
+
+    // The new current state: the resolution of the states after the new forward extremities.
+    const after = new Map(before);
+    if (event.state_key !== undefined) after.set(stateKey(event.type, event.state_key), eventId);
+    const remaining = extremityRows.filter((e) => !event.prev_events.includes(e.eventId));
+    const next = remaining.length === 0 ? after : await this.resolve(v, [...(await Promise.all(remaining.map((e) => this.stateAt(roomId, e.streamOrdering)))), after]);
+    const stateChanges = await this.stateChanges(current, next, event, v);
+
+    const streamOrdering = stream.reserve();
+    await writeRemoteEvent(this.opts.db, {
+      event,
+      streamOrdering,
+      extremities: [...remaining.map((e) => e.eventId), eventId],
+      stateChanges,
+      applyRedaction: await this.redactionApplies(event, next, v),
+      isLocalUser: (userId) => domainOf(userId) === this.opts.serverName,
+      now: this.opts.now(),
+    });
+    const invited: string[] = [];
+    for (const change of stateChanges) {
+      if (change.type !== 'm.room.member' || change.membership === null || domainOf(change.stateKey) !== this.opts.serverName) continue;
+      this.opts.notifier.membershipChanged(roomId, change.stateKey, change.membership as Membership);
+      if (change.membership === 'invite') invited.push(change.stateKey);
+    }
+    stream.announce(streamOrdering, { rooms: [roomId], users: invited });
+    return { eventId };
+  }
+
+  private async reject(event: RoomEvent, reason: string): Promise<AcceptResult> {
+    await this.known.storeOutlier(event, 'rejected', reason, this.opts.now());
+    this.opts.logger.info({ eventId: event.event_id, roomId: event.room_id, reason }, 'received event rejected');
+    return { eventId: event.event_id, rejected: reason };
+  }
+
+  private async stateAt(roomId: string, streamOrdering: number): Promise<StateMap> {
+    return stateMapOf(await this.events.stateAt(roomId, streamOrdering));
+  }
+
+  private async resolve(v: RoomVersion, states: readonly StateMap[]): Promise<Map<StateKey, string>> {
+    const source: EventSource = {
+      getEvent: async (id) => (await this.known.get([id], v)).get(id)?.event,
+      isRejected: async (id) => (await this.known.get([id], v)).get(id)?.outlier === 'rejected',
+    };
+    return resolveState(v, states, source, TRUSTING);
+  }
+
+  /** The events of `state` the auth rules read for `event` (the create event always: v12 needs it too). */
+  private async authState(state: ReadonlyMap<StateKey, string>, event: RoomEvent, v: RoomVersion): Promise<Map<StateKey, RoomEvent>> {
+    const wanted = [stateKey('m.room.create', ''), ...authTypesForEvent(event, v).map((k) => stateKey(k.type, k.stateKey))];
+    const ids = wanted.map((k) => state.get(k)).filter((id): id is string => id !== undefined);
+    const found = await this.known.get(ids, v);
+    const out = new Map<StateKey, RoomEvent>();
+    for (const k of wanted) {
+      const id = state.get(k);
+      const e = id === undefined ? undefined : found.get(id)?.event;
+      if (e) out.set(k, e);
+    }
+    return out;
+  }
+
+  /** Every key whose holder differs between the current state and the next one. */
+  private async stateChanges(current: StateMap, next: StateMap, event: RoomEvent, v: RoomVersion): Promise<StateChange[]> {
+    const changed = [...next].filter(([k, id]) => current.get(k) !== id);
+    const loaded = await this.known.get(
+      changed.map(([, id]) => id).filter((id) => id !== event.event_id),
+      v,
+    );
+    const changes: StateChange[] = [];
+    for (const [key, id] of changed) {
+      const holder = id === event.event_id ? event : loaded.get(id)?.event;
+      if (!holder || holder.state_key === undefined) continue;
+      const membership = holder.type === 'm.room.member' && typeof holder.content['membership'] === 'string' ? holder.content['membership'] : null;
+      changes.push({ type: holder.type, stateKey: holder.state_key, eventId: id, replaces: current.get(key) ?? null, membership });
+    }
+    return changes;
+  }
+
+  /**
+   * A redaction is marked on its target only when the sender may redact it: the target was sent from the same
+   * server, or the sender has the room's redact power level. (From v3 the auth rules accept any redaction and leave
+   * this check to the time it is applied.)
+   */
+  private async redactionApplies(event: RoomEvent, state: StateMap, v: RoomVersion): Promise<boolean> {
+    if (event.type !== 'm.room.redaction' || event.redacts === undefined) return false;
+    const target = (await this.known.get([event.redacts], v)).get(event.redacts);
+    if (!target || target.event.room_id !== event.room_id) return false;
+    if (domainOf(target.event.sender) === domainOf(event.sender)) return true;
+    const auth = await this.authState(state, event, v);
+    const create = auth.get(stateKey('m.room.create', ''));
+    const powerLevels = auth.get(stateKey('m.room.power_levels', ''));
+    const redactLevel = parsePowerLevel(powerLevels?.content['redact'], v) ?? 50;
+    return userPowerLevel(event.sender, create, powerLevels, v) >= redactLevel;
+  }
+}
+
+function outcomeOf(known: KnownEvent): AcceptResult {
+  const eventId = known.event.event_id;
+  if (known.outlier === 'rejected') return { eventId, rejected: known.reason ?? 'rejected' };
+  if (known.outlier === 'soft_failed') return { eventId, softFailed: true };
+  return { eventId };
+}
+
+function stateMapOf(events: readonly StoredEvent[]): Map<StateKey, string> {
+  return new Map(events.map((e) => [stateKey(e.type, e.stateKey ?? ''), e.eventId]));
+}
+
+function depthOf(pdu: JsonObject): number {
+  return typeof pdu['depth'] === 'number' ? pdu['depth'] : 0;
+}

@@ -1,0 +1,52 @@
+// The events the inbound pipeline can find: the timeline (`events`, each with a stream ordering) and the remote
+// events kept outside it (`event_outliers`, migrations/0012: soft-failed and rejected ones).
+import type { RoomEvent } from '../../protocol/events.ts';
+import type { JsonObject } from '../../protocol/json.ts';
+import { toRoomEvent } from '../../protocol/pdu.ts';
+import type { RoomVersion } from '../../protocol/roomVersions.ts';
+import type { Queryable } from '../../storage/database.ts';
+
+export type OutlierKind = 'soft_failed' | 'rejected';
+
+export interface KnownEvent {
+  event: RoomEvent;
+  /** Its place in the timeline; null for an outlier. */
+  streamOrdering: number | null;
+  outlier: OutlierKind | null;
+  /** Why it was rejected or soft-failed. */
+  reason: string | null;
+}
+
+export class KnownEvents {
+  private readonly db: Queryable;
+  constructor(db: Queryable) {
+    this.db = db;
+  }
+
+  /** The events of `eventIds` that are known, timeline or outlier, keyed by id. */
+  async get(eventIds: readonly string[], version: RoomVersion): Promise<Map<string, KnownEvent>> {
+    const found = new Map<string, KnownEvent>();
+    if (eventIds.length === 0) return found;
+    const { rows } = await this.db.query<{ event_id: string; pdu: string; stream_ordering: number | null; kind: OutlierKind | null; reason: string | null }>(
+      `SELECT event_id, pdu, stream_ordering, NULL AS kind, NULL AS reason FROM events WHERE event_id = ANY($1::text[])
+       UNION ALL
+       SELECT event_id, pdu, NULL, kind, reason FROM event_outliers WHERE event_id = ANY($1::text[])`,
+      [[...new Set(eventIds)]],
+    );
+    for (const r of rows) {
+      if (found.has(r.event_id)) continue;
+      const event = toRoomEvent(JSON.parse(r.pdu) as JsonObject, version, { validate: false, eventId: r.event_id });
+      found.set(r.event_id, { event, streamOrdering: r.stream_ordering, outlier: r.kind, reason: r.reason });
+    }
+    return found;
+  }
+
+  /** Keeps a remote event outside the timeline. A second copy of the same event changes nothing. */
+  async storeOutlier(event: RoomEvent, kind: OutlierKind, reason: string, now: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO event_outliers (event_id, room_id, kind, reason, pdu, received_ts) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (event_id) DO NOTHING`,
+      [event.event_id, event.room_id, kind, reason, JSON.stringify(event.pdu ?? {}), now],
+    );
+  }
+}
