@@ -39,6 +39,8 @@ export interface Config {
   enableRegistration: boolean;
   registrationSharedSecret?: string;
   appServiceConfigFiles: string[];
+  /** How long a PUT of a transaction to an application service may take before it counts as failed. */
+  appServiceTransactionTimeoutMs: number;
   federationIpRangeBlacklist: string[];
   /** Only these servers may federate with us; undefined: every server may. */
   federationDomainWhitelist?: string[];
@@ -50,6 +52,8 @@ export interface Config {
   serveServerWellknown: boolean;
   federation: { minRetryIntervalMs: number; retryMultiplier: number; maxRetryIntervalMs: number };
   rateLimits: Record<string, RateLimit>;
+  /** Presence (online, unavailable, offline, status messages); off: nothing stored or served. */
+  presence: { enabled: boolean };
   /** The XState inspector relay (`troupe start --inspect` turns it on), always on 127.0.0.1. */
   inspector: { enabled: boolean; port: number; users: string[] };
   logging: { level: string; pretty: boolean };
@@ -133,6 +137,7 @@ interface RawConfig {
   enable_registration?: boolean;
   registration_shared_secret?: string;
   app_service_config_files?: string[];
+  app_service_transaction_timeout?: Duration;
   federation_ip_range_blacklist?: string[];
   federation_domain_whitelist?: string[] | null;
   federation_custom_ca_list?: string[];
@@ -143,6 +148,7 @@ interface RawConfig {
     destination_retry_multiplier?: number;
     destination_max_retry_interval?: Duration;
   };
+  presence?: { enabled?: boolean };
   inspector?: { enabled?: boolean; port?: number; users?: string[] };
   logging?: { level?: string; pretty?: boolean };
   [rateLimitKey: `rc_${string}`]: RawRate | Record<string, RawRate> | undefined;
@@ -247,6 +253,7 @@ export function normaliseConfig(raw: RawConfig, env: NodeJS.ProcessEnv, developm
     enableRegistration: raw.enable_registration ?? development,
     ...(raw.registration_shared_secret ? { registrationSharedSecret: raw.registration_shared_secret } : {}),
     appServiceConfigFiles: raw.app_service_config_files ?? [],
+    appServiceTransactionTimeoutMs: durationMs(raw.app_service_transaction_timeout ?? '60s'),
     federationIpRangeBlacklist: raw.federation_ip_range_blacklist ?? DEFAULT_FEDERATION_IP_RANGE_BLACKLIST,
     ...(raw.federation_domain_whitelist ? { federationDomainWhitelist: raw.federation_domain_whitelist } : {}),
     federationCustomCaList: (raw.federation_custom_ca_list ?? []).map((file) => path.resolve(file)),
@@ -258,6 +265,7 @@ export function normaliseConfig(raw: RawConfig, env: NodeJS.ProcessEnv, developm
       maxRetryIntervalMs,
     },
     rateLimits: rateLimits(raw),
+    presence: { enabled: raw.presence?.enabled ?? true },
     inspector: {
       enabled: raw.inspector?.enabled ?? false,
       port: raw.inspector?.port ?? DEFAULT_INSPECTOR_PORT,

@@ -92,6 +92,7 @@ export const configSchema = {
     enable_registration: { type: 'boolean' },
     registration_shared_secret: { type: 'string', minLength: 1 },
     app_service_config_files: { type: 'array', items: { type: 'string', minLength: 1 } },
+    app_service_transaction_timeout: duration,
     federation_ip_range_blacklist: { type: 'array', items: { type: 'string', format: 'cidr' } },
     federation_domain_whitelist: { type: ['array', 'null'], items: { type: 'string', format: 'server-name' } },
     federation_custom_ca_list: { type: 'array', items: { type: 'string', minLength: 1 } },
@@ -128,6 +129,11 @@ export const configSchema = {
     rc_joins: nestedRates('local', 'remote'),
     rc_invites: nestedRates('per_room', 'per_user', 'per_issuer'),
     rc_admin_redaction: rate,
+    presence: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { enabled: { type: 'boolean' } },
+    },
     inspector: {
       type: 'object',
       additionalProperties: false,

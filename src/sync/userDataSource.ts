@@ -4,7 +4,19 @@ import type { Database } from '../storage/database.ts';
 import type { Logger } from '../log.ts';
 import type { Notifier } from '../notifier.ts';
 import type { StreamName } from '../streams/names.ts';
-import type { SyncUserData, UserDataRequest, UserDataResponse } from './userData.ts';
+import type { StreamToken } from '../streams/token.ts';
+import { EventStore } from '../storage/events.ts';
+import { SharedRoomStore } from '../storage/sharedRooms.ts';
+import { PostgresUserStore } from '../storage/users.ts';
+import { AccountDataService } from '../userData/accountData.ts';
+import { DeviceListService } from '../userData/deviceLists.ts';
+import { RoomAccess } from '../userData/membership.ts';
+import { PresenceService } from '../userData/presence.ts';
+import { ReceiptService } from '../userData/receipts.ts';
+import { StreamWriter } from '../userData/streamWriter.ts';
+import { ToDeviceService } from '../userData/toDevice.ts';
+import { TypingService, realTypingClock, type TypingClock } from '../userData/typing.ts';
+import type { RoomUserData, SyncUserData, UserDataRequest, UserDataResponse } from './userData.ts';
 
 /** The streams owned here; `push_rules` and `events` belong to others. */
 export const USER_DATA_STREAMS = ['presence', 'typing', 'receipts', 'account_data', 'to_device', 'device_lists'] as const;
@@ -19,10 +31,22 @@ export interface UserDataDeps {
   /** Boot positions from loadUserDataPositions (also part of the actor system's initial token). */
   positions: Record<UserDataStream, number>;
   now: () => number;
+  /** Typing expiry timers (default: real ones). */
+  typingClock?: TypingClock;
 }
 
 /** Everything /sync reads plus the services the routes write through. */
-export type UserData = SyncUserData;
+export interface UserData extends SyncUserData {
+  accountData: AccountDataService;
+  receipts: ReceiptService;
+  typing: TypingService;
+  presence: PresenceService;
+  toDevice: ToDeviceService;
+  deviceLists: DeviceListService;
+  /** The current position of each stream owned here. */
+  positions(): Record<UserDataStream, number>;
+  close(): void;
+}
 
 /** Each stream's position at boot: the largest id stored. Typing is in memory, see below. */
 export async function loadUserDataPositions(db: Database, now: () => number): Promise<Record<UserDataStream, number>> {
@@ -48,26 +72,93 @@ export async function loadUserDataPositions(db: Database, now: () => number): Pr
 }
 
 export function createSyncUserData(deps: UserDataDeps): UserData {
-  void deps;
+  const { db, notifier, positions } = deps;
+  const writers = {
+    account_data: new StreamWriter(db, notifier, 'account_data', positions.account_data),
+    receipts: new StreamWriter(db, notifier, 'receipts', positions.receipts),
+    presence: new StreamWriter(db, notifier, 'presence', positions.presence),
+    to_device: new StreamWriter(db, notifier, 'to_device', positions.to_device),
+    device_lists: new StreamWriter(db, notifier, 'device_lists', positions.device_lists),
+  };
+  const shared = new SharedRoomStore(db);
+  const access = new RoomAccess(shared, new EventStore(db));
+  const accountData = new AccountDataService(db, writers.account_data);
+  const receipts = new ReceiptService(db, writers.receipts, access, accountData, deps.now);
+  const typing = new TypingService(notifier, access, deps.typingClock ?? realTypingClock, positions.typing);
+  const presence = new PresenceService({
+    db,
+    writer: writers.presence,
+    shared,
+    users: new PostgresUserStore(db),
+    enabled: deps.presenceEnabled,
+    now: deps.now,
+  });
+  const toDevice = new ToDeviceService(db, writers.to_device, deps.serverName, deps.logger);
+  const deviceLists = new DeviceListService(db, writers.device_lists, shared);
+
   return {
-    async syncing() {},
+    accountData,
+    receipts,
+    typing,
+    presence,
+    toDevice,
+    deviceLists,
+    positions: () => ({
+      account_data: writers.account_data.position,
+      receipts: writers.receipts.position,
+      presence: writers.presence.position,
+      to_device: writers.to_device.position,
+      device_lists: writers.device_lists.position,
+      typing: typing.position,
+    }),
+    close() {
+      typing.close();
+      for (const w of Object.values(writers)) w.close();
+    },
+    syncing: (userId, setPresence) => presence.syncing(userId, setPresence),
+    ignoredUsers: (userId) => accountData.ignoredUsers(userId),
+    readUpTo: (userId, roomIds) => receipts.readUpTo(userId, roomIds),
     async collect(request: UserDataRequest): Promise<UserDataResponse> {
-      void request;
-      return {
-        accountData: [],
-        presence: [],
-        toDevice: [],
-        deviceLists: { changed: [], left: [] },
-        oneTimeKeysCount: { signed_curve25519: 0 },
-        rooms: new Map(),
-        positions: {} satisfies Partial<Record<StreamName, number>>,
+      const { userId, since, to } = request;
+      const position = (token: StreamToken | undefined, stream: StreamName) => token?.get(stream);
+      const ignored = await accountData.ignoredUsers(userId);
+      const [account, receiptEvents, presenceEvents, toDeviceEvents, lists] = await Promise.all([
+        accountData.collect(userId, position(since, 'account_data'), to.get('account_data'), request.joinedRoomIds, request.newlyJoinedRoomIds),
+        receipts.collect(userId, position(since, 'receipts'), to.get('receipts'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored),
+        presence.collect(userId, position(since, 'presence'), to.get('presence'), request.newlyJoinedRoomIds, ignored),
+        // to-device is acknowledged by `since` even on a full_state sync: /sync passes it whenever the client did.
+        toDevice.collect(userId, request.deviceId, position(since, 'to_device'), to.get('to_device')),
+        deviceLists.collect({
+          userId,
+          ...(since ? { since: { deviceLists: since.get('device_lists'), events: since.get('events') } } : {}),
+          to: { deviceLists: to.get('device_lists'), events: to.get('events') },
+          joinedRoomIds: request.joinedRoomIds,
+          newlyJoinedRoomIds: request.newlyJoinedRoomIds,
+          newlyLeftRoomIds: request.newlyLeftRoomIds,
+        }),
+      ]);
+      const typingEvents = typing.collect(position(since, 'typing'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored);
+      const rooms = new Map<string, RoomUserData>();
+      const room = (roomId: string): RoomUserData => {
+        let entry = rooms.get(roomId);
+        if (!entry) {
+          entry = { ephemeral: [], accountData: [] };
+          rooms.set(roomId, entry);
+        }
+        return entry;
       };
-    },
-    async ignoredUsers() {
-      return new Set();
-    },
-    async readUpTo() {
-      return new Map();
+      for (const [roomId, event] of typingEvents) room(roomId).ephemeral.push(event);
+      for (const [roomId, event] of receiptEvents) room(roomId).ephemeral.push(event);
+      for (const [roomId, events] of account.rooms) room(roomId).accountData.push(...events);
+      return {
+        accountData: account.global,
+        presence: presenceEvents,
+        toDevice: toDeviceEvents.events,
+        deviceLists: lists,
+        oneTimeKeysCount: { signed_curve25519: 0 },
+        rooms,
+        positions: toDeviceEvents.position !== undefined ? { to_device: toDeviceEvents.position } : {},
+      };
     },
   };
 }

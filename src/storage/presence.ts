@@ -1,0 +1,64 @@
+// Presence (migrations/0010): one row per user with the stream id of its last change.
+import type { Queryable } from './database.ts';
+
+export type PresenceValue = 'online' | 'offline' | 'unavailable';
+
+export interface PresenceRow {
+  userId: string;
+  state: PresenceValue;
+  statusMsg: string | null;
+  lastActiveTs: number;
+  currentlyActive: boolean;
+  streamId: number;
+}
+
+interface Row {
+  user_id: string;
+  state: PresenceValue;
+  status_msg: string | null;
+  last_active_ts: number;
+  currently_active: boolean;
+  stream_id: number;
+}
+
+const toRow = (r: Row): PresenceRow => ({
+  userId: r.user_id,
+  state: r.state,
+  statusMsg: r.status_msg,
+  lastActiveTs: r.last_active_ts,
+  currentlyActive: r.currently_active,
+  streamId: r.stream_id,
+});
+
+const COLUMNS = 'user_id, state, status_msg, last_active_ts, currently_active, stream_id';
+
+export class PresenceStore {
+  private readonly db: Queryable;
+  constructor(db: Queryable) {
+    this.db = db;
+  }
+
+  async get(userId: string): Promise<PresenceRow | null> {
+    const { rows } = await this.db.query<Row>(`SELECT ${COLUMNS} FROM presence WHERE user_id = $1`, [userId]);
+    return rows[0] ? toRow(rows[0]) : null;
+  }
+
+  async put(row: PresenceRow): Promise<void> {
+    await this.db.query(
+      `INSERT INTO presence (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state, status_msg = EXCLUDED.status_msg,
+         last_active_ts = EXCLUDED.last_active_ts, currently_active = EXCLUDED.currently_active, stream_id = EXCLUDED.stream_id`,
+      [row.userId, row.state, row.statusMsg, row.lastActiveTs, row.currentlyActive, row.streamId],
+    );
+  }
+
+  /** Presence of these users changed in (after, upTo]. */
+  async changedAmong(userIds: readonly string[], after: number, upTo: number): Promise<PresenceRow[]> {
+    if (userIds.length === 0) return [];
+    const { rows } = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM presence WHERE user_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,
+      [[...userIds], after, upTo],
+    );
+    return rows.map(toRow);
+  }
+}

@@ -1,0 +1,90 @@
+// Receipts (migrations/0010): the newest of each (room, type, user, thread).
+import type { Queryable } from './database.ts';
+
+export interface ReceiptRow {
+  roomId: string;
+  receiptType: string;
+  userId: string;
+  /** '' for an unthreaded receipt. */
+  threadId: string;
+  eventId: string;
+  ts: number;
+  streamId: number;
+}
+
+interface Row {
+  room_id: string;
+  receipt_type: string;
+  user_id: string;
+  thread_id: string;
+  event_id: string;
+  ts: number;
+  stream_id: number;
+}
+
+const toRow = (r: Row): ReceiptRow => ({
+  roomId: r.room_id,
+  receiptType: r.receipt_type,
+  userId: r.user_id,
+  threadId: r.thread_id,
+  eventId: r.event_id,
+  ts: r.ts,
+  streamId: r.stream_id,
+});
+
+const COLUMNS = 'room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id';
+
+export class ReceiptStore {
+  private readonly db: Queryable;
+  constructor(db: Queryable) {
+    this.db = db;
+  }
+
+  async put(receipt: ReceiptRow, eventStreamOrdering: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO receipts (${COLUMNS}, event_stream_ordering) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE
+         SET event_id = EXCLUDED.event_id, ts = EXCLUDED.ts, stream_id = EXCLUDED.stream_id,
+             event_stream_ordering = EXCLUDED.event_stream_ordering`,
+      [receipt.roomId, receipt.receiptType, receipt.userId, receipt.threadId, receipt.eventId, receipt.ts, receipt.streamId, eventStreamOrdering],
+    );
+  }
+
+  /** The stream ordering of the event a receipt of this kind points at now, if any. */
+  async position(roomId: string, receiptType: string, userId: string, threadId: string): Promise<number | null> {
+    const { rows } = await this.db.query<{ event_stream_ordering: number }>(
+      'SELECT event_stream_ordering FROM receipts WHERE room_id = $1 AND receipt_type = $2 AND user_id = $3 AND thread_id = $4',
+      [roomId, receiptType, userId, threadId],
+    );
+    return rows[0]?.event_stream_ordering ?? null;
+  }
+
+  /**
+   * Receipts in these rooms written in (after, upTo] that `viewer` may see: everyone's public ones and the viewer's
+   * own private ones.
+   */
+  async changed(roomIds: readonly string[], viewer: string, after: number, upTo: number): Promise<ReceiptRow[]> {
+    if (roomIds.length === 0) return [];
+    const { rows } = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM receipts
+        WHERE room_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3
+          AND (receipt_type <> 'm.read.private' OR user_id = $4)
+        ORDER BY stream_id`,
+      [[...roomIds], after, upTo, viewer],
+    );
+    return rows.map(toRow);
+  }
+
+  /** How far the user has read the main timeline of each room (m.read or m.read.private, unthreaded or main). */
+  async readUpTo(userId: string, roomIds: readonly string[]): Promise<Map<string, number>> {
+    if (roomIds.length === 0) return new Map();
+    const { rows } = await this.db.query<{ room_id: string; at: number }>(
+      `SELECT room_id, max(event_stream_ordering) AS at FROM receipts
+        WHERE user_id = $1 AND room_id = ANY($2::text[]) AND receipt_type IN ('m.read', 'm.read.private')
+          AND thread_id IN ('', 'main')
+        GROUP BY room_id`,
+      [userId, [...roomIds]],
+    );
+    return new Map(rows.map((r) => [r.room_id, r.at]));
+  }
+}

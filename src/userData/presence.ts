@@ -1,0 +1,115 @@
+// Presence: set with PUT /presence and by /sync's set_presence, seen by the user and by those who share a joined
+// room with them. Can be turned off in config: then nothing is stored, /sync's presence is empty and GET answers
+// offline, as Synapse does.
+import type { JsonObject } from '../protocol/json.ts';
+import type { Database } from '../storage/database.ts';
+import { PresenceStore, type PresenceRow, type PresenceValue } from '../storage/presence.ts';
+import type { SharedRoomStore } from '../storage/sharedRooms.ts';
+import type { UserStore } from '../storage/users.ts';
+import { userDataForbidden, userDataNotFound } from './errors.ts';
+import type { StreamWriter } from './streamWriter.ts';
+
+/** A syncing user who is already online is written again only this long after their last write. */
+export const LAST_ACTIVE_GRANULARITY_MS = 60_000;
+
+export interface PresenceStatus {
+  presence: PresenceValue;
+  last_active_ago?: number;
+  status_msg?: string | null;
+  currently_active?: boolean;
+}
+
+export class PresenceService {
+  private readonly store: PresenceStore;
+  private readonly writer: StreamWriter;
+  private readonly shared: SharedRoomStore;
+  private readonly users: UserStore;
+  private readonly enabled: boolean;
+  private readonly now: () => number;
+
+  constructor(opts: { db: Database; writer: StreamWriter; shared: SharedRoomStore; users: UserStore; enabled: boolean; now: () => number }) {
+    this.store = new PresenceStore(opts.db);
+    this.writer = opts.writer;
+    this.shared = opts.shared;
+    this.users = opts.users;
+    this.enabled = opts.enabled;
+    this.now = opts.now;
+  }
+
+  /** PUT /presence/{userId}/status. */
+  async set(requester: string, userId: string, presence: PresenceValue, statusMsg: string | undefined): Promise<void> {
+    if (requester !== userId) throw userDataForbidden('Cannot set the presence of another user');
+    if (!this.enabled) return;
+    const now = this.now();
+    await this.write({ userId, state: presence, statusMsg: statusMsg ?? null, lastActiveTs: now, currentlyActive: presence === 'online', streamId: 0 });
+  }
+
+  /** A /sync request started with this set_presence: offline leaves presence as it is. */
+  async syncing(userId: string, presence: PresenceValue): Promise<void> {
+    if (!this.enabled || presence === 'offline') return;
+    const now = this.now();
+    const current = await this.store.get(userId);
+    if (current && current.state === presence && now - current.lastActiveTs < LAST_ACTIVE_GRANULARITY_MS) return;
+    await this.write({
+      userId,
+      state: presence,
+      statusMsg: current?.statusMsg ?? null,
+      lastActiveTs: now,
+      currentlyActive: presence === 'online',
+      streamId: 0,
+    });
+  }
+
+  private async write(row: PresenceRow): Promise<void> {
+    await this.writer.write(async (tx, id) => {
+      await new PresenceStore(tx).put({ ...row, streamId: id });
+      const { rows } = await tx.query<{ room_id: string }>(
+        "SELECT room_id FROM local_memberships WHERE user_id = $1 AND membership = 'join'",
+        [row.userId],
+      );
+      return { result: undefined, audience: { users: [row.userId], rooms: rows.map((r) => r.room_id) } };
+    });
+  }
+
+  /** GET /presence/{userId}/status: yourself, or someone who shares a room with you. */
+  async get(requester: string, userId: string): Promise<PresenceStatus> {
+    if (!this.enabled) return { presence: 'offline' };
+    if (requester !== userId && !(await this.shared.shareRoom(requester, userId))) {
+      throw userDataForbidden('You are not allowed to see their presence');
+    }
+    const row = await this.store.get(userId);
+    if (!row) {
+      if (requester !== userId && !(await this.users.getUser(userId))) throw userDataNotFound('No presence for this user');
+      return { presence: 'offline' };
+    }
+    return this.status(row);
+  }
+
+  private status(row: PresenceRow): PresenceStatus {
+    return {
+      presence: row.state,
+      last_active_ago: Math.max(0, this.now() - row.lastActiveTs),
+      currently_active: row.currentlyActive,
+      ...(row.statusMsg !== null ? { status_msg: row.statusMsg } : {}),
+    };
+  }
+
+  /**
+   * m.presence events of the user and those who share a room with them, changed in (since, to]; everything on an
+   * initial sync, and the current presence of the members of rooms joined since `since`.
+   */
+  async collect(userId: string, since: number | undefined, to: number, newlyJoinedRoomIds: readonly string[], ignored: ReadonlySet<string>): Promise<JsonObject[]> {
+    if (!this.enabled) return [];
+    const sharing = await this.shared.usersSharingRoomWith(userId);
+    if (!sharing.includes(userId)) sharing.push(userId);
+    const rows = await this.store.changedAmong(sharing, since ?? 0, to);
+    if (since !== undefined && newlyJoinedRoomIds.length > 0) {
+      const seen = new Set(rows.map((r) => r.userId));
+      const members = (await this.shared.joinedMembers(newlyJoinedRoomIds)).filter((u) => !seen.has(u));
+      rows.push(...(await this.store.changedAmong(members, 0, to)));
+    }
+    return rows
+      .filter((r) => !ignored.has(r.userId))
+      .map((r) => ({ type: 'm.presence', sender: r.userId, content: this.status(r) as unknown as JsonObject }));
+  }
+}
