@@ -10,6 +10,8 @@ import type { HttpContext } from '../../context.ts';
 import { invalidParam, missingParam, notFound, unrecognized } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { TROUPE_VERSION } from '../admin/synapse.ts';
+import { registerSendRoute } from './send.ts';
+import { registerFederationServingRoutes } from './serving.ts';
 
 /** Registers `register` inside a scope whose routes all require X-Matrix request authentication. */
 export function authenticatedFederationRoutes(
@@ -71,5 +73,7 @@ export function registerFederationRoutes(app: FastifyInstance, ctx: HttpContext,
         return profiles.getProfile(userId);
       },
     });
+    registerSendRoute(scope, ctx);
+    registerFederationServingRoutes(scope, ctx);
   });
 }

@@ -1,0 +1,123 @@
+// A remote server taking part in one of Troupe's rooms, for the inbound federation tests: Troupe on a real TLS port,
+// the remote played by the test (test/federation/remoteServer.ts) with its own key, one of our rooms created by a
+// local user, and helpers that build the remote's events the way a real server would (prev_events = our forward
+// extremities, auth events chosen from our current state, signed with the remote's key) and send them in signed
+// transactions.
+import { authTypesForEvent } from '../../src/protocol/authRules.ts';
+import { computeEventId } from '../../src/protocol/eventIds.ts';
+import type { JsonObject, JsonValue } from '../../src/protocol/json.ts';
+import { signEvent } from '../../src/protocol/pdu.ts';
+import { getRoomVersion, type RoomVersion } from '../../src/protocol/roomVersions.ts';
+import type { SigningKey } from '../../src/protocol/signing.ts';
+import { EventStore } from '../../src/storage/events.ts';
+import type { AfterHook, TestBackend } from '../helpers/database.ts';
+import type { TestCertificate } from '../helpers/certificate.ts';
+import { startTestServer, type TestServer, type TestUser } from '../helpers/server.ts';
+import { httpsJson, startRemoteServer, type RemoteServer } from './remoteServer.ts';
+
+export interface BuiltEvent {
+  eventId: string;
+  pdu: JsonObject;
+}
+
+export interface EventFields {
+  type: string;
+  sender: string;
+  stateKey?: string;
+  content: JsonObject;
+  /** Default: Troupe's forward extremities. */
+  prevEvents?: string[];
+  /** Default: chosen from Troupe's current state (or from `authFrom`). */
+  authEvents?: string[];
+  /** The state (type\0key -> event id) to choose auth events from, instead of Troupe's current state. */
+  authFrom?: Map<string, string>;
+  depth?: number;
+  /** Another signing key (a forged event). */
+  key?: SigningKey;
+}
+
+export interface FederatedRoom {
+  troupe: TestServer;
+  remote: RemoteServer;
+  alice: TestUser;
+  roomId: string;
+  version: RoomVersion;
+  store: EventStore;
+  /** A user id on the remote server. */
+  user(localpart: string): string;
+  build(fields: EventFields): Promise<BuiltEvent>;
+  /** PUT /send signed by the remote; `body` replaces the whole transaction body. */
+  send(txnId: string, pdus: JsonObject[], options?: { edus?: JsonValue[]; body?: unknown; authorization?: string }): Promise<{ status: number; body: unknown }>;
+  /** The room's current state as type\0key -> event id. */
+  state(): Promise<Map<string, string>>;
+}
+
+export async function startFederatedRoom(t: AfterHook, backend: TestBackend, certificate: TestCertificate): Promise<FederatedRoom> {
+  const troupe = await startTestServer(t, {
+    backend: backend.name,
+    config: {
+      // Plain HTTP first (troupe.request, for clients), then the federation listener over TLS.
+      listeners: [
+        { port: 0, bind_addresses: ['127.0.0.1'] },
+        { port: 0, bind_addresses: ['127.0.0.1'], tls: true },
+      ],
+      tls_certificate_path: certificate.certPath,
+      tls_private_key_path: certificate.keyPath,
+      federation_custom_ca_list: [certificate.certPath],
+      federation_ip_range_blacklist: [],
+    },
+  });
+  const federationUrl = troupe.running.listeners[1]?.url ?? '';
+  const remote = await startRemoteServer(t, certificate);
+  const alice = await troupe.createUser('alice');
+  const created = await troupe.request('POST', '/_matrix/client/v3/createRoom', { token: alice.accessToken, body: { preset: 'public_chat' } });
+  if (created.status !== 200) throw new Error(`createRoom: ${JSON.stringify(created.body)}`);
+  const roomId = (created.body as { room_id: string }).room_id;
+  const store = new EventStore(troupe.running.db);
+  const room = await store.getRoom(roomId);
+  const version = getRoomVersion(room?.version ?? '') as RoomVersion;
+
+  const state = async () => new Map((await store.currentState(roomId)).map((e) => [`${e.type}\u0000${e.stateKey ?? ''}`, e.eventId]));
+
+  const build = async (fields: EventFields): Promise<BuiltEvent> => {
+    const extremities = await store.forwardExtremities(roomId);
+    const prevEvents = fields.prevEvents ?? extremities.map((e) => e.eventId);
+    const prevs = await store.getEvents(prevEvents);
+    const depth = fields.depth ?? Math.max(0, ...[...prevs.values()].map((e) => e.depth)) + 1;
+    let authEvents = fields.authEvents;
+    if (!authEvents) {
+      const from = fields.authFrom ?? (await state());
+      const selectable = { type: fields.type, sender: fields.sender, content: fields.content, ...(fields.stateKey !== undefined ? { state_key: fields.stateKey } : {}) };
+      authEvents = authTypesForEvent(selectable, version)
+        .map((k) => from.get(`${k.type}\u0000${k.stateKey}`))
+        .filter((id): id is string => id !== undefined);
+    }
+    const pdu: JsonObject = {
+      type: fields.type,
+      sender: fields.sender,
+      room_id: roomId,
+      content: fields.content,
+      prev_events: prevEvents,
+      auth_events: authEvents,
+      depth,
+      origin_server_ts: Date.now(),
+      origin: remote.serverName,
+    };
+    if (fields.stateKey !== undefined) pdu['state_key'] = fields.stateKey;
+    const signed = signEvent(pdu, version, remote.serverName, fields.key ?? remote.key);
+    return { pdu: signed, eventId: computeEventId(signed, version) };
+  };
+
+  const send: FederatedRoom['send'] = (txnId, pdus, options = {}) => {
+    const uri = `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`;
+    const body = options.body ?? { origin: remote.serverName, origin_server_ts: Date.now(), pdus, ...(options.edus ? { edus: options.edus } : {}) };
+    return httpsJson(`${federationUrl}${uri}`, {
+      ca: certificate.cert,
+      method: 'PUT',
+      headers: { authorization: options.authorization ?? remote.sign('PUT', uri, troupe.serverName, body as JsonValue) },
+      body,
+    });
+  };
+
+  return { troupe, remote, alice, roomId, version, store, user: (localpart) => `@${localpart}:${remote.serverName}`, build, send, state };
+}
