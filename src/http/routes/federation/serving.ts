@@ -1,0 +1,15 @@
+// Everything Troupe serves to remote servers about its rooms and users, registered inside the X-Matrix
+// authenticated scope of src/http/routes/federation/index.ts.
+import type { FastifyInstance } from 'fastify';
+import { RoomHistoryServer } from '../../../federation/serving/history.ts';
+import type { HttpContext } from '../../context.ts';
+import { registerFederationDeviceRoutes } from './devices.ts';
+import { registerFederationDirectoryRoutes } from './directory.ts';
+import { registerFederationEventRoutes } from './events.ts';
+
+export function registerFederationServingRoutes(scope: FastifyInstance, ctx: HttpContext): void {
+  const history = new RoomHistoryServer({ db: ctx.db, events: ctx.rooms.events, serverName: ctx.config.serverName, now: ctx.now });
+  registerFederationEventRoutes(scope, history);
+  registerFederationDirectoryRoutes(scope, ctx);
+  registerFederationDeviceRoutes(scope, ctx);
+}
