@@ -9,6 +9,8 @@ import type { MembershipChangedEvent, StreamTokenEvent } from '../machines/super
 import { userStreamMachine } from '../machines/userStream.ts';
 import { destinationFigures } from '../machines/destination.ts';
 import type { DestinationContext } from '../machines/destination.ts';
+import type { AppserviceInput } from '../machines/appservice.ts';
+import type { provideAppservice } from './appservice.ts';
 import { realClock } from './clock.ts';
 import type { SystemClock } from './clock.ts';
 import { UserStreamRegistry } from './userStreams.ts';
@@ -23,6 +25,8 @@ export interface ActorSystemOptions {
   initialToken?: StreamToken;
   /** XState inspection (the inspector, the admin page); see DESIGN.md §6. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** The appservice machine with its effects, and one input per service to spawn as `as:<id>` (actors/appservice.ts). */
+  appservices?: { logic: ReturnType<typeof provideAppservice>; inputs: readonly AppserviceInput[] };
 }
 
 /** One live actor as the admin page and metrics see it. */
@@ -61,6 +65,7 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
       expireIdleUserStreams: () => registry.expireIdle(),
       demoteLapsedUserStreams: () => registry.demoteLapsed(),
     },
+    ...(options.appservices ? { actors: { appservice: options.appservices.logic } } : {}),
   });
   const supervisor = createActor(machine, {
     systemId: 'supervisor',
@@ -76,6 +81,7 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
     scheduleExpiry: (inMs) => supervisor.send({ type: 'EXPIRY_SCHEDULED', inMs }),
   });
   supervisor.start();
+  for (const input of options.appservices?.inputs ?? []) supervisor.send({ type: 'SPAWN_APPSERVICE', input });
 
   const notifier: Notifier = {
     waitForEvents: (userId: string, since: StreamToken, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> =>

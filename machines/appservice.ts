@@ -92,6 +92,12 @@ export interface ServiceStateChange {
   at: number | null;
 }
 
+/** What persistBackoff persists: the step of the wait that starts now. */
+export interface BackoffChange {
+  serviceId: string;
+  backoffStep: number;
+}
+
 export interface AppserviceInput {
   serviceId: string;
   /** The stored state at boot: a service that was DOWN starts in its recoverer. */
@@ -176,6 +182,11 @@ const STATE_CHANGE = ({ context }: { context: AppserviceContext }): ServiceState
   at: context.clockAt,
 });
 
+const BACKOFF_CHANGE = ({ context }: { context: AppserviceContext }): BackoffChange => ({
+  serviceId: context.serviceId,
+  backoffStep: context.backoffStep,
+});
+
 /** Any failure (the service's, or storage's while sending): persist DOWN and start the recoverer. */
 const GO_DOWN = { target: '#appservice.down', actions: ['recordFailure', 'setDown', { type: 'markDown', params: STATE_CHANGE }] } as const;
 
@@ -229,6 +240,8 @@ export const appserviceMachine = setup({
     markDown: (_args, _change: ServiceStateChange) => {},
     /** Persist UP (provided in actors/). */
     markUp: (_args, _change: ServiceStateChange) => {},
+    /** Persist the back-off step the recoverer waits on, so a restart resumes it (provided in actors/). */
+    persistBackoff: (_args, _step: BackoffChange) => {},
     recordNotify: assign(({ context, event }) => ({
       pending: true,
       notifiedPosition: Math.max(context.notifiedPosition, (event as { position?: number }).position ?? 0),
@@ -371,7 +384,7 @@ export const appserviceMachine = setup({
       initial: 'waiting',
       states: {
         waiting: {
-          entry: 'scheduleRetry',
+          entry: ['scheduleRetry', { type: 'persistBackoff', params: BACKOFF_CHANGE }],
           exit: 'clearRetry',
           after: { retryDelay: 'retrying' },
           on: {

@@ -11,9 +11,11 @@
 // context: they change on every event for up to 100,000 users, and copying them into a JSON context on
 // each change would be O(n) per event. They live in the registry the provided actions close over
 // (actors/userStreams.ts); the context holds only JSON figures.
-import { assign, not, setup, stopChild } from 'xstate';
-import type { DoneActorEvent } from 'xstate';
+import { assign, enqueueActions, not, setup, spawnChild, stopChild } from 'xstate';
+import type { AnyActorRef, DoneActorEvent } from 'xstate';
 import type { StreamName } from '../src/streams/names.ts';
+import { appserviceMachine } from './appservice.ts';
+import type { AppserviceInput } from './appservice.ts';
 
 /** A stream nobody has listened to for this long ends, with every index entry it had. */
 export const USER_STREAM_IDLE_EXPIRY_MS = 10 * 60_000;
@@ -38,8 +40,15 @@ export interface MembershipChangedEvent {
   membership: 'join' | 'leave' | 'ban' | 'invite' | 'knock';
 }
 
+/** Start the appservice actor of one registration (child `as:<id>`), from its stored rows. */
+export interface SpawnAppserviceEvent {
+  type: 'SPAWN_APPSERVICE';
+  input: AppserviceInput;
+}
+
 export type SupervisorEvent =
   | StreamTokenEvent
+  | SpawnAppserviceEvent
   | MembershipChangedEvent
   /** The next idle stream expires in `inMs` (null: none left). */
   | { type: 'EXPIRY_SCHEDULED'; inMs: number | null }
@@ -59,12 +68,29 @@ export function userStreamActorId(userId: string): string {
   return `user:${userId}`;
 }
 
+export function appserviceActorId(serviceId: string): string {
+  return `as:${serviceId}`;
+}
+
 export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
     events: {} as SupervisorEvent,
   },
+  actors: {
+    // Provided by actors/ with the real effects.
+    appservice: appserviceMachine,
+  },
   actions: {
+    // New events are committed: every appservice reads what interests it from storage (cheaper than routing
+    // per event here, which would need room facts the supervisor does not keep).
+    notifyAppservices: enqueueActions(({ event, self, enqueue }) => {
+      const e = event as StreamTokenEvent;
+      if (e.stream !== 'events') return;
+      for (const [id, child] of Object.entries(self.getSnapshot().children as Record<string, unknown>)) {
+        if (id.startsWith('as:') && child) enqueue.sendTo(child as AnyActorRef, { type: 'NOTIFY', position: e.position });
+      }
+    }),
     // Provided by actors/: wake the affected waiting requests and advance their users' tokens.
     routeStreamToken: () => {},
     // Provided by actors/: keep the room -> users index current for users who have a stream.
@@ -90,7 +116,15 @@ export const supervisorMachine = setup({
   context: { expiryInMs: 0, demotionInMs: 0, routed: 0, membershipChanges: 0 },
   type: 'parallel',
   on: {
-    STREAM_TOKEN: { actions: ['routeStreamToken', assign({ routed: ({ context }) => context.routed + 1 })] },
+    STREAM_TOKEN: {
+      actions: ['routeStreamToken', 'notifyAppservices', assign({ routed: ({ context }) => context.routed + 1 })],
+    },
+    SPAWN_APPSERVICE: {
+      actions: spawnChild('appservice', {
+        id: ({ event }) => appserviceActorId((event as SpawnAppserviceEvent).input.serviceId),
+        input: ({ event }) => (event as SpawnAppserviceEvent).input,
+      }),
+    },
     MEMBERSHIP_CHANGED: {
       actions: ['updateRoomIndex', assign({ membershipChanges: ({ context }) => context.membershipChanges + 1 })],
     },

@@ -14,6 +14,10 @@ import { openDatabase } from './storage/open.ts';
 import { migrate } from './storage/migrations.ts';
 import { createHttpContext } from './http/context.ts';
 import { startActorSystem, type TroupeActors } from '../actors/system.ts';
+import { appserviceActor, prepareAppservices } from '../actors/appservice.ts';
+import { realClock, type SystemClock } from '../actors/clock.ts';
+import { loadRegistrations } from './appservice/registration.ts';
+import { Appservices } from './appservice/service.ts';
 import { createAdminPort, type AdminPort } from '../actors/adminPort.ts';
 import { createActorInspection, startInspectorRelay, type InspectorRelay } from '../actors/inspection.ts';
 import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
@@ -25,6 +29,7 @@ import { RoomService } from './rooms/service.ts';
 import { StreamIdGenerator } from './streams/idGenerator.ts';
 import { StreamToken } from './streams/token.ts';
 import { createSyncUserData, loadUserDataPositions } from './sync/userDataSource.ts';
+import { registerUserDataHooks } from './userData/hooks.ts';
 import { onProfileChanged } from './auth/hooks.ts';
 import { affectsMemberEvents, propagateProfile } from './rooms/profilePropagation.ts';
 
@@ -35,6 +40,7 @@ export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.u
 onProfileChanged.push(async (ctx, change) => {
   if (affectsMemberEvents(change.field)) await propagateProfile(ctx.rooms, ctx.logger, change.userId, change.profile);
 });
+registerUserDataHooks();
 
 /** How long shutdown waits for in-flight requests before cutting connections. */
 const SHUTDOWN_GRACE_MS = 3000;
@@ -70,6 +76,8 @@ export async function openStorage(config: Config, logger: Logger): Promise<Datab
 export interface StartOptions {
   /** An open, migrated database to use instead of the configured one (tests); the caller closes it. */
   db?: Database;
+  /** The actor system's clock (tests run appservice back-off on a faster one). */
+  clock?: SystemClock;
 }
 
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -79,6 +87,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     for (const step of teardown.splice(0).reverse()) await step();
   };
   try {
+    // An invalid registration file stops startup (naming the file and the field) before anything is opened.
+    const registrations = await loadRegistrations(config.appServiceConfigFiles, config.serverName);
     const signingKey = await loadOrCreateSigningKey(config.signingKeyPath, logger);
     const db = options.db ?? (await openStorage(config, logger));
     if (!options.db) teardown.push(() => db.close());
@@ -106,13 +116,25 @@ export async function startServer(config: Config, logger: Logger, options: Start
       teardown.push(() => inspection?.stop());
       logger.info({ url: `http://127.0.0.1:${started.port}/`, users: config.inspector.users.length }, 'XState inspector relay listening');
     }
+    const clock = options.clock ?? realClock;
+    const eventsStream = new StreamIdGenerator({ stream: 'events', initialPosition: eventsPosition });
+    const appservices = await prepareAppservices({
+      db,
+      registrations,
+      events: eventStore,
+      eventsPosition: () => eventsStream.position,
+      clock,
+      logger,
+      transactionTimeoutMs: config.appServiceTransactionTimeoutMs,
+    });
     const actors = startActorSystem({
+      clock,
+      appservices: appservices.actors,
       loadRoomsForUser: (userId) => eventStore.joinedRooms(userId),
       initialToken: StreamToken.of({ events: eventsPosition, ...userDataPositions }),
       ...(inspection ? { inspect: inspection.inspect } : {}),
     });
     teardown.push(() => actors.stop());
-    const eventsStream = new StreamIdGenerator({ stream: 'events', initialPosition: eventsPosition });
     const roomWriter = new RoomWriter({
       db,
       serverName: config.serverName,
@@ -127,12 +149,19 @@ export async function startServer(config: Config, logger: Logger, options: Start
       notifier: actors.notifier,
       logger,
       serverName: config.serverName,
-      presenceEnabled: true,
+      presenceEnabled: config.presence.enabled,
       positions: userDataPositions,
       now: Date.now,
     });
+    teardown.push(() => userData.close());
     const admin = createAdminPort(actors);
     const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
+    appservices.useMetrics(metrics.appservice);
+    const appserviceApi = new Appservices({
+      registrations,
+      pingSucceeded: (id) => appserviceActor(actors.supervisor, id)?.send({ type: 'PING_OK' }),
+      roomAliasesChanged: (roomId) => appservices.builder.invalidateRoom(roomId),
+    });
     const remoteEvents = new RemoteEventHandler({
       db,
       writer: roomWriter,
@@ -143,7 +172,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       logger: logger.child({ component: 'federation-inbound' }),
       now: Date.now,
     });
-    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, userData, actors: admin, metrics, federation, remoteEvents });
+    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, userData, actors: admin, metrics, federation, remoteEvents, appservices: appserviceApi });
 
     const https = config.tls
       ? { cert: await readFile(config.tls.certificatePath), key: await readFile(config.tls.privateKeyPath) }

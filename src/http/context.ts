@@ -15,6 +15,7 @@ import type { UserData } from '../sync/userDataSource.ts';
 import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
 import { PostgresUserStore, type UserStore } from '../storage/users.ts';
 import { authenticate, type Requester } from './auth.ts';
+import type { Appservices } from '../appservice/service.ts';
 
 export interface HttpContext {
   config: Config;
@@ -36,6 +37,8 @@ export interface HttpContext {
   federation?: FederationServices;
   /** Checks and stores PDUs received from other servers (src/federation/inbound); present with `federation`. */
   remoteEvents?: RemoteEventHandler;
+  /** Application services: as_token owners and homeserver -> service requests (absent: none registered). */
+  appservices?: Appservices;
   /** Milliseconds since the Unix epoch; tests may pin it. */
   now(): number;
   /** The requester of an authenticated endpoint, or a 401 Matrix error. */
