@@ -83,4 +83,175 @@ forEachBackend('federation /send', (backend) => {
     const stored = await room.store.getEvent((reply.body as { event_id: string }).event_id);
     assert.deepEqual(stored?.pdu['prev_events'], [secondMsg.eventId]);
   });
+
+  test('a forged signature is dropped, an event the auth rules refuse is rejected, a bad content hash is redacted', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const before = await count(room, 'events');
+    const forged = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'forged' }, key: generateSigningKey('remote1') });
+    // mallory never joined: her message fails the auth rules against its own auth events.
+    const mallory = room.user('mallory');
+    const intruder = await room.build({ type: 'm.room.message', sender: mallory, content: { msgtype: 'm.text', body: 'let me in' } });
+    // bob's message altered after signing: the content hash no longer matches, the signature (over the redacted
+    // event) still does, so it is kept in its redacted form.
+    const tampered = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'original' } });
+    tampered.pdu['content'] = { msgtype: 'm.text', body: 'altered' };
+
+    const pdus = await sent(room, 'checks', [forged.pdu, intruder.pdu, tampered.pdu]);
+    assert.match(pdus[forged.eventId]?.error ?? '', /signature/);
+    assert.match(pdus[intruder.eventId]?.error ?? '', /Rejected/);
+    assert.deepEqual(pdus[tampered.eventId], {});
+
+    assert.equal(await count(room, 'events'), before + 1, 'only the redacted event joins the timeline');
+    assert.equal(await room.store.getEvent(forged.eventId), null);
+    assert.equal(await room.store.getEvent(intruder.eventId), null);
+    const { rows } = await room.troupe.running.db.query<{ event_id: string; kind: string }>('SELECT event_id, kind FROM event_outliers');
+    assert.deepEqual(rows, [{ event_id: intruder.eventId, kind: 'rejected' }], 'the rejected event is kept outside the timeline');
+    const redacted = await room.store.getEvent(tampered.eventId);
+    assert.deepEqual(redacted?.pdu['content'], {});
+    const seen = await timeline(room);
+    assert.deepEqual(seen.at(-1)?.event_id, tampered.eventId);
+    assert.deepEqual(seen.at(-1)?.content, {});
+    assert.ok(!seen.some((e) => e.event_id === intruder.eventId || e.event_id === forged.eventId));
+
+    // Resending the rejected event, in a new transaction, gives the same answer.
+    const resent = await sent(room, 'checks-again', [intruder.pdu]);
+    assert.match(resent[intruder.eventId]?.error ?? '', /Rejected/);
+  });
+
+  test('missing prev_events are fetched from the origin with get_missing_events and stored first', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const [ourExtremity] = (await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId);
+    const gap1 = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'one' } });
+    const gap2 = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'two' }, prevEvents: [gap1.eventId], depth: (gap1.pdu['depth'] as number) + 1 });
+    const latest = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'three' }, prevEvents: [gap2.eventId], depth: (gap1.pdu['depth'] as number) + 2 });
+    const asked: unknown[] = [];
+    room.remote.handlers.push((req, body) => {
+      if (req.method !== 'POST' || !req.url?.startsWith('/_matrix/federation/v1/get_missing_events/')) return undefined;
+      asked.push({ url: req.url, body: JSON.parse(body) as unknown, signed: /^X-Matrix /.test(req.headers.authorization ?? '') });
+      // Newest first, as servers answer; Troupe must store them oldest first.
+      return { status: 200, body: { events: [gap2.pdu, gap1.pdu] } };
+    });
+    const pdus = await sent(room, 'gap', [latest.pdu]);
+    assert.deepEqual(pdus, { [latest.eventId]: {} });
+    assert.deepEqual(asked, [
+      {
+        url: `/_matrix/federation/v1/get_missing_events/${encodeURIComponent(room.roomId)}`,
+        body: { earliest_events: [ourExtremity], latest_events: [latest.eventId], limit: 10, min_depth: 0 },
+        signed: true,
+      },
+    ]);
+    const seen = await timeline(room);
+    assert.deepEqual(seen.slice(-3).map((e) => e.content['body']), ['one', 'two', 'three']);
+    assert.deepEqual((await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId), [latest.eventId]);
+  });
+
+  test('an event from a user banned meanwhile is soft-failed: stored, not in the timeline, not an extremity', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    const joinId = await joinBob(room);
+    const stateBeforeBan = await room.state();
+    const ban = await room.troupe.request('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/ban`, {
+      token: room.alice.accessToken,
+      body: { user_id: bob, reason: 'spam' },
+    });
+    assert.equal(ban.status, 200, JSON.stringify(ban.body));
+    const extremities = (await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId);
+    // bob's server had not seen the ban: its event builds on bob's join.
+    const late = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'too late' }, prevEvents: [joinId], authFrom: stateBeforeBan });
+    const pdus = await sent(room, 'late', [late.pdu]);
+    assert.deepEqual(pdus, { [late.eventId]: {} }, 'a soft-failed event is not an error for the sender');
+    assert.equal(await room.store.getEvent(late.eventId), null);
+    const { rows } = await room.troupe.running.db.query<{ kind: string }>('SELECT kind FROM event_outliers WHERE event_id = $1', [late.eventId]);
+    assert.deepEqual(rows, [{ kind: 'soft_failed' }]);
+    assert.deepEqual((await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId), extremities);
+    assert.ok(!(await timeline(room)).some((e) => e.event_id === late.eventId));
+  });
+
+  test('an event on an older branch is accepted; the state is resolved and our next event joins both branches', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    const joinId = await joinBob(room);
+    const topic = await room.troupe.request('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/state/m.room.topic`, {
+      token: room.alice.accessToken,
+      body: { topic: 'ours' },
+    });
+    assert.equal(topic.status, 200);
+    const topicId = (topic.body as { event_id: string }).event_id;
+    const concurrent = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'meanwhile' }, prevEvents: [joinId] });
+    assert.deepEqual(await sent(room, 'branch', [concurrent.pdu]), { [concurrent.eventId]: {} });
+    const extremities = (await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId).sort();
+    assert.deepEqual(extremities, [topicId, concurrent.eventId].sort());
+    assert.equal((await room.state()).get('m.room.topic\u0000'), topicId, 'the topic set on the other branch stays');
+
+    const next = await room.troupe.request('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/send/m.room.message/n1`, {
+      token: room.alice.accessToken,
+      body: { msgtype: 'm.text', body: 'both' },
+    });
+    assert.equal(next.status, 200);
+    const stored = await room.store.getEvent((next.body as { event_id: string }).event_id);
+    assert.deepEqual([...(stored?.pdu['prev_events'] as string[])].sort(), extremities);
+  });
+
+  test('a PDU for a room this server is not in gets an error of its own; the rest of the transaction is processed', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    const join = await room.build({ type: 'm.room.member', sender: bob, stateKey: bob, content: { membership: 'join' } });
+    const elsewhere = { ...join.pdu, room_id: '!unknown:elsewhere.example' };
+    const res = await room.send('two-rooms', [elsewhere, join.pdu]);
+    assert.equal(res.status, 200);
+    await assertMatchesSpec('PUT', SEND, 200, res.body);
+    const pdus = (res.body as { pdus: Record<string, { error?: string }> }).pdus;
+    assert.deepEqual(pdus[join.eventId], {});
+    const errors = Object.values(pdus).filter((r) => r.error !== undefined);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]?.error ?? '', /not in room/);
+  });
+
+  test('missing or wrong X-Matrix, a wrong destination, an unknown key and malformed bodies are refused and change nothing', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    const join = await room.build({ type: 'm.room.member', sender: bob, stateKey: bob, content: { membership: 'join' } });
+    const uri = '/_matrix/federation/v1/send/bad';
+    const body = { origin: room.remote.serverName, origin_server_ts: Date.now(), pdus: [join.pdu] };
+    const events = await count(room, 'events');
+    const unauthorized: [string, string][] = [
+      ['missing', ''],
+      ['forged', room.remote.sign('PUT', uri, room.troupe.serverName, body, generateSigningKey('remote1'))],
+      ['wrong destination', room.remote.sign('PUT', uri, 'elsewhere.example', body)],
+      ['unknown key', room.remote.sign('PUT', uri, room.troupe.serverName, body, generateSigningKey('nokey'))],
+      ['other body', room.remote.sign('PUT', uri, room.troupe.serverName, { ...body, pdus: [] })],
+    ];
+    for (const [name, authorization] of unauthorized) {
+      const res = await room.send('bad', [], { body, authorization });
+      assert.equal(res.status, 401, name);
+      assert.equal((res.body as JsonObject)['errcode'], 'M_UNAUTHORIZED', name);
+    }
+    const origin = room.remote.serverName;
+    const badBodies: [string, unknown, number, string][] = [
+      ['not an object', [1, 2], 400, 'M_BAD_JSON'],
+      ['no pdus', { origin, origin_server_ts: 1 }, 400, 'M_BAD_JSON'],
+      ['pdus not a list', { origin, origin_server_ts: 1, pdus: {} }, 400, 'M_BAD_JSON'],
+      ['a PDU not an object', { origin, origin_server_ts: 1, pdus: ['x'] }, 400, 'M_BAD_JSON'],
+      ['no origin_server_ts', { origin, pdus: [] }, 400, 'M_BAD_JSON'],
+      ['origin_server_ts a string', { origin, origin_server_ts: '1', pdus: [] }, 400, 'M_BAD_JSON'],
+      ['51 PDUs', { origin, origin_server_ts: 1, pdus: Array.from({ length: 51 }, () => join.pdu) }, 400, 'M_BAD_JSON'],
+      ['101 EDUs', { origin, origin_server_ts: 1, pdus: [], edus: Array.from({ length: 101 }, () => ({ edu_type: 'm.typing', content: {} })) }, 400, 'M_BAD_JSON'],
+      ['an EDU without content', { origin, origin_server_ts: 1, pdus: [], edus: [{ edu_type: 'm.typing' }] }, 400, 'M_BAD_JSON'],
+      ['another origin', { origin: 'elsewhere.example', origin_server_ts: 1, pdus: [join.pdu] }, 403, 'M_FORBIDDEN'],
+    ];
+    for (const [name, bad, status, errcode] of badBodies) {
+      const res = await room.send(`bad-${name}`, [], { body: bad });
+      assert.equal(res.status, status, `${name}: ${JSON.stringify(res.body)}`);
+      assert.equal((res.body as JsonObject)['errcode'], errcode, name);
+    }
+    const notJson = await room.send('bad-text', [], { body: '{"origin": ', authorization: room.remote.sign('PUT', '/_matrix/federation/v1/send/bad-text', room.troupe.serverName) });
+    assert.equal(notJson.status, 400);
+    assert.equal(await count(room, 'events'), events, 'nothing stored');
+    assert.equal(await count(room, 'federation_inbound_transactions'), 0);
+    assert.equal(await count(room, 'event_outliers'), 0);
+  });
 });
