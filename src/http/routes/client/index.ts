@@ -20,6 +20,14 @@ import { registerSend } from './send.ts';
 import { registerState } from './state.ts';
 import { registerUserDirectory } from './userDirectory.ts';
 import { registerRoomUpgrade } from './upgrade.ts';
+import { registerFilters } from './filter.ts';
+import { registerSync } from './sync.ts';
+import { registerAccountData } from './accountData.ts';
+import { registerTags } from './tags.ts';
+import { registerReceipts } from './receipts.ts';
+import { registerTyping } from './typing.ts';
+import { registerPresence } from './presence.ts';
+import { registerToDevice } from './toDevice.ts';
 
 export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): void {
   registerVersions(app);
@@ -41,4 +49,12 @@ export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): vo
   registerDirectory(app, ctx);
   registerUserDirectory(app, ctx);
   registerRoomUpgrade(app, ctx);
+  registerFilters(app, ctx);
+  registerSync(app, ctx);
+  registerAccountData(app, ctx);
+  registerTags(app, ctx);
+  registerReceipts(app, ctx);
+  registerTyping(app, ctx);
+  registerPresence(app, ctx);
+  registerToDevice(app, ctx);
 }

@@ -1,0 +1,65 @@
+// Events as /sync serves them, formatted for every room of a response at once (RoomService.format does the same
+// for one room with several queries; a sync of hundreds of rooms needs them batched): client format without
+// room_id, the device's transaction ids, redacted content with redacted_because, prev_content where the user may
+// see the replaced event; or, with event_format `federation`, the PDU (redacted if it was). Then event_fields.
+import type { JsonObject } from '../protocol/json.ts';
+import { redactEvent } from '../protocol/redaction.ts';
+import type { RoomVersion } from '../protocol/roomVersions.ts';
+import { toClientEvent } from '../rooms/clientEvent.ts';
+import type { RoomVisibility } from '../rooms/visibility.ts';
+import type { EventStore, StoredEvent } from '../storage/events.ts';
+import { pickEventFields, type Filter } from './filter.ts';
+import type { SyncStore } from './syncStore.ts';
+
+export interface FormatRequest {
+  userId: string;
+  deviceId: string;
+  now: number;
+  filter: Filter;
+  versionOf(roomId: string): RoomVersion;
+  visibilityOf(roomId: string): RoomVisibility | undefined;
+}
+
+export class SyncEventFormatter {
+  private readonly events: EventStore;
+  private readonly store: SyncStore;
+
+  constructor(events: EventStore, store: SyncStore) {
+    this.events = events;
+    this.store = store;
+  }
+
+  /** Formats every event given (any rooms); the result maps event id to the served JSON. */
+  async format(request: FormatRequest, all: readonly StoredEvent[]): Promise<Map<string, JsonObject>> {
+    const unique = [...new Map(all.map((e) => [e.eventId, e])).values()];
+    const out = new Map<string, JsonObject>();
+    if (unique.length === 0) return out;
+    const fields = request.filter.event_fields;
+    if (request.filter.event_format === 'federation') {
+      for (const e of unique) {
+        const pdu = e.redactedBy !== null ? redactEvent(e.pdu, request.versionOf(e.roomId)) : e.pdu;
+        out.set(e.eventId, pickEventFields(pdu, fields));
+      }
+      return out;
+    }
+    const own = unique.filter((e) => e.sender === request.userId).map((e) => e.eventId);
+    const redactionIds = [...new Set(unique.map((e) => e.redactedBy).filter((id): id is string => id !== null))];
+    const [txnIds, redactions, replaces] = await Promise.all([
+      this.events.txnIdsOf(request.userId, request.deviceId, own),
+      this.events.getEvents(redactionIds),
+      this.store.replacedState(unique),
+    ]);
+    const previous = new Map<string, StoredEvent>();
+    if (replaces.size > 0) {
+      for (const [id, e] of await this.events.getEvents([...new Set(replaces.values())])) {
+        if (request.visibilityOf(e.roomId)?.canSee(e, request.userId) ?? false) previous.set(id, e);
+      }
+    }
+    for (const e of unique) {
+      const client = toClientEvent(e, request.versionOf(e.roomId), { now: request.now, txnIds, redactions, replaces, previous });
+      delete client['room_id'];
+      out.set(e.eventId, pickEventFields(client, fields));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,354 @@
+// GET /sync (Client-Server API "Syncing"): one response built between `since` and `to` (the server's positions when
+// the computation starts), and the long poll around it.
+//
+// Rooms (this file, with ./memberships.ts, ./timeline.ts, ./format.ts): for each joined room the newest visible
+// events after `since` (all of history for a new join) with a truthful `limited` and a /messages token before the
+// first one; the state at the START of that timeline: in full (initial sync, new join, full_state) as the room's
+// state at that position, otherwise only what changed between `since` and that position, both read from the state
+// history rather than by replaying events. Invites and knocks with stripped state, left rooms with their timeline
+// up to the leave. Everything else (account data, receipts, typing, presence, to-device, device lists) comes from
+// the per-user data streams (./userData.ts) and is filtered here.
+import type { JsonObject } from '../protocol/json.ts';
+import { getRoomVersion, type RoomVersion } from '../protocol/roomVersions.ts';
+import type { Notifier } from '../notifier.ts';
+import { RoomVisibility, type HistoryVisibility } from '../rooms/visibility.ts';
+import type { Database } from '../storage/database.ts';
+import { EventStore, type StoredEvent } from '../storage/events.ts';
+import { StreamToken } from '../streams/token.ts';
+import { filterJsonEvents, matchesEventFilter, matchesRoom, type Filter } from './filter.ts';
+import { SyncEventFormatter } from './format.ts';
+import { classifyRoom, mergeHistory, type ClassifiedRoom } from './memberships.ts';
+import { STRIPPED_STATE_TYPES, strippedState } from './strippedState.ts';
+import { SyncStore } from './syncStore.ts';
+import { loadTimelines, type Timeline } from './timeline.ts';
+import type { PresenceState, SyncUserData, UserDataResponse } from './userData.ts';
+
+export const DEFAULT_TIMELINE_LIMIT = 10;
+export const MAX_TIMELINE_LIMIT = 1000;
+
+export interface SyncRequest {
+  userId: string;
+  deviceId: string;
+  since?: StreamToken;
+  filter: Filter;
+  fullState: boolean;
+  timeoutMs: number;
+  setPresence: PresenceState;
+}
+
+export interface SyncServiceOptions {
+  db: Database;
+  notifier: Notifier;
+  userData: SyncUserData;
+  now(): number;
+}
+
+export interface SyncResult {
+  body: JsonObject;
+  /** Nothing new for the client: a long poll keeps waiting. */
+  empty: boolean;
+  nextBatch: StreamToken;
+}
+
+/** A /messages token: the position before which (inclusive) backwards pagination continues. */
+export function messagesToken(position: number): string {
+  return StreamToken.of({ events: position }).toString();
+}
+
+export class SyncService {
+  private readonly events: EventStore;
+  private readonly store: SyncStore;
+  private readonly formatter: SyncEventFormatter;
+  private readonly notifier: Notifier;
+  private readonly userData: SyncUserData;
+  private readonly now: () => number;
+
+  constructor(opts: SyncServiceOptions) {
+    this.events = new EventStore(opts.db);
+    this.store = new SyncStore(opts.db);
+    this.formatter = new SyncEventFormatter(this.events, this.store);
+    this.notifier = opts.notifier;
+    this.userData = opts.userData;
+    this.now = opts.now;
+  }
+
+  /**
+   * Answers at once on an initial sync, with full_state, when there is something new, or when the timeout is 0;
+   * otherwise waits until something concerning the user happens (then recomputes) or the timeout passes.
+   */
+  async sync(request: SyncRequest, signal?: AbortSignal): Promise<SyncResult> {
+    await this.userData.syncing(request.userId, request.setPresence);
+    const deadline = this.now() + request.timeoutMs;
+    for (;;) {
+      const to = request.since ? this.notifier.currentToken().max(request.since) : this.notifier.currentToken();
+      const result = await this.compute(request, to);
+      const remaining = deadline - this.now();
+      if (!request.since || request.fullState || !result.empty || remaining <= 0 || signal?.aborted) return result;
+      const waited = await this.notifier.waitForEvents(request.userId, to, remaining, signal);
+      if (waited.reason !== 'advanced') return result;
+    }
+  }
+
+  /** The response between request.since and `to`. */
+  async compute(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
+    const { userId, filter } = request;
+    const roomFilter = filter.room;
+    const upTo = to.get('events');
+    const since = request.since?.get('events');
+    const [rows, ignored] = await Promise.all([this.store.localMemberships(userId), this.userData.ignoredUsers(userId)]);
+    const candidates = rows.filter((r) => matchesRoom(roomFilter, r.roomId));
+    const histories = await this.store.membershipHistory(
+      userId,
+      candidates.map((r) => r.roomId),
+    );
+    const classified: ClassifiedRoom[] = [];
+    for (const row of candidates) {
+      const room = classifyRoom(row, mergeHistory(row, histories.get(row.roomId) ?? []), {
+        since,
+        upTo,
+        fullState: request.fullState,
+        includeLeave: roomFilter?.include_leave === true,
+      });
+      if (room) classified.push(room);
+    }
+    const joined = classified.filter((r) => r.section === 'join');
+    const left = classified.filter((r) => r.section === 'leave');
+    const versions = new Map(classified.map((r) => [r.roomId, versionOf(r.roomVersion)]));
+
+    const collected = this.userData.collect({
+      userId,
+      deviceId: request.deviceId,
+      ...(request.since ? { since: request.since } : {}),
+      to,
+      joinedRoomIds: joined.map((r) => r.roomId),
+      newlyJoinedRoomIds: joined.filter((r) => since === undefined || r.newlyJoined).map((r) => r.roomId),
+      newlyLeftRoomIds: left.filter((r) => r.newlyLeft).map((r) => r.roomId),
+    });
+    // Read once collect is under way; its rejection is handled where it is awaited.
+    collected.catch(() => undefined);
+
+    const timelineRooms = [...joined, ...left];
+    const visibility = await this.visibilities(timelineRooms);
+    const timelineFilter = roomFilter?.timeline;
+    const limit = Math.min(timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
+    const ranges = timelineRooms.map((r) => ({
+      roomId: r.roomId,
+      after: since === undefined || r.newlyJoined ? 0 : since,
+      upTo: r.section === 'leave' ? r.membershipOrdering : upTo,
+    }));
+    const timelines = await loadTimelines(this.store, ranges, limit, (e) => {
+      if (ignored.has(e.sender)) return false;
+      if (!(visibility.get(e.roomId)?.canSee(e, userId) ?? false)) return false;
+      return matchesEventFilter(timelineFilter, { type: e.type, sender: e.sender, roomId: e.roomId, content: e.pdu['content'] ?? {} });
+    });
+    const start = new Map(ranges.map((r) => [r.roomId, timelineStart(timelines.get(r.roomId), r.upTo)]));
+
+    const stateFilter = roomFilter?.state;
+    const lazy = stateFilter?.lazy_load_members === true;
+    const full = timelineRooms.filter((r) => r.full);
+    const partial = timelineRooms.filter((r) => !r.full);
+    const [fullState, changes] = await Promise.all([
+      this.store.stateAt(full.map((r) => ({ roomId: r.roomId, at: start.get(r.roomId) ?? upTo }))),
+      this.store.stateChanges(partial.map((r) => ({ roomId: r.roomId, after: since ?? 0, upTo: start.get(r.roomId) ?? upTo }))),
+    ]);
+
+    // Summaries where the whole state is sent or membership changed.
+    const summaryRooms = joined
+      .filter((r) => r.full || hasMemberEvent(timelines.get(r.roomId)?.events) || hasMemberEvent(changes.get(r.roomId)))
+      .map((r) => r.roomId);
+    const [counts, heroes] = await Promise.all([this.store.memberCounts(summaryRooms), this.store.heroes(userId, summaryRooms)]);
+
+    const state = new Map<string, StoredEvent[]>();
+    for (const r of full) {
+      let events = fullState.get(r.roomId) ?? [];
+      if (lazy) {
+        const needed = senders(timelines.get(r.roomId));
+        needed.add(userId);
+        for (const h of heroes.get(r.roomId) ?? []) needed.add(h);
+        events = events.filter((e) => e.type !== 'm.room.member' || (e.stateKey !== null && needed.has(e.stateKey)));
+      }
+      state.set(r.roomId, events);
+    }
+    for (const r of partial) state.set(r.roomId, changes.get(r.roomId) ?? []);
+    if (lazy) {
+      // Timeline senders whose member event the delta does not carry (always sent: redundancy is not tracked).
+      const wanted = partial.map((r) => {
+        const have = new Set((state.get(r.roomId) ?? []).filter((e) => e.type === 'm.room.member').map((e) => e.stateKey));
+        return { roomId: r.roomId, at: start.get(r.roomId) ?? upTo, userIds: [...senders(timelines.get(r.roomId))].filter((u) => !have.has(u)) };
+      });
+      for (const [roomId, members] of await this.store.membersAt(wanted)) {
+        state.set(roomId, [...(state.get(roomId) ?? []), ...members].sort((a, b) => a.streamOrdering - b.streamOrdering));
+      }
+    }
+    for (const [roomId, events] of state) {
+      state.set(roomId, events.filter((e) => matchesEventFilter(stateFilter, { type: e.type, sender: e.sender, roomId, content: e.pdu['content'] ?? {} })));
+    }
+
+    const data = await collected;
+    const includedJoined = joined.filter((r) => {
+      if (r.full) return true;
+      const roomData = data.rooms.get(r.roomId);
+      return (
+        (timelines.get(r.roomId)?.events.length ?? 0) > 0 ||
+        (state.get(r.roomId)?.length ?? 0) > 0 ||
+        filterJsonEvents(roomFilter?.ephemeral, roomData?.ephemeral ?? [], r.roomId).length > 0 ||
+        filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId).length > 0
+      );
+    });
+    const includedLeft = left.filter(
+      (r) => r.full || r.newlyLeft || (timelines.get(r.roomId)?.events.length ?? 0) > 0 || (state.get(r.roomId)?.length ?? 0) > 0,
+    );
+    const unread = await this.unreadCounts(userId, includedJoined, upTo, ignored);
+
+    const formatted = await this.formatter.format(
+      {
+        userId,
+        deviceId: request.deviceId,
+        now: this.now(),
+        filter,
+        versionOf: (roomId) => versions.get(roomId) as RoomVersion,
+        visibilityOf: (roomId) => visibility.get(roomId),
+      },
+      [...includedJoined, ...includedLeft].flatMap((r) => [...(timelines.get(r.roomId)?.events ?? []), ...(state.get(r.roomId) ?? [])]),
+    );
+    const served = (events: readonly StoredEvent[] | undefined) => (events ?? []).map((e) => formatted.get(e.eventId) as JsonObject);
+    const timelineSection = (roomId: string, upper: number) => {
+      const t = timelines.get(roomId);
+      const first = t?.events[0];
+      return {
+        events: served(t?.events),
+        limited: t?.limited ?? false,
+        prev_batch: messagesToken(first ? first.streamOrdering - 1 : upper),
+      };
+    };
+
+    const join: JsonObject = {};
+    for (const r of includedJoined) {
+      const roomData = data.rooms.get(r.roomId);
+      const section: JsonObject = {
+        timeline: timelineSection(r.roomId, upTo),
+        state: { events: served(state.get(r.roomId)) },
+        ephemeral: { events: filterJsonEvents(roomFilter?.ephemeral, roomData?.ephemeral ?? [], r.roomId) },
+        account_data: { events: filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId) },
+        unread_notifications: { notification_count: unread.get(r.roomId) ?? 0, highlight_count: 0 },
+      };
+      const c = counts.get(r.roomId);
+      if (summaryRooms.includes(r.roomId)) {
+        section['summary'] = { 'm.heroes': heroes.get(r.roomId) ?? [], 'm.joined_member_count': c?.joined ?? 0, 'm.invited_member_count': c?.invited ?? 0 };
+      }
+      join[r.roomId] = section;
+    }
+    const leave: JsonObject = {};
+    for (const r of includedLeft) {
+      const roomData = data.rooms.get(r.roomId);
+      leave[r.roomId] = {
+        timeline: timelineSection(r.roomId, r.membershipOrdering),
+        state: { events: served(state.get(r.roomId)) },
+        account_data: { events: filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId) },
+      };
+    }
+    const { invite, knock } = await this.strippedRooms(classified, ignored);
+
+    const nextBatch = StreamToken.of({ ...to.toRecord(), ...data.positions });
+    const accountData = filterJsonEvents(filter.account_data, data.accountData);
+    const presence = filterJsonEvents(filter.presence, data.presence);
+    const body: JsonObject = {
+      next_batch: nextBatch.toString(),
+      rooms: { join, invite, leave, knock },
+      account_data: { events: accountData },
+      presence: { events: presence },
+      to_device: { events: data.toDevice },
+      device_lists: { changed: data.deviceLists.changed, left: data.deviceLists.left },
+      device_one_time_keys_count: data.oneTimeKeysCount,
+    };
+    const empty =
+      includedJoined.length === 0 &&
+      includedLeft.length === 0 &&
+      Object.keys(invite).length === 0 &&
+      Object.keys(knock).length === 0 &&
+      accountData.length === 0 &&
+      presence.length === 0 &&
+      isQuiet(data);
+    return { body, empty, nextBatch };
+  }
+
+  private async visibilities(rooms: readonly ClassifiedRoom[]): Promise<Map<string, RoomVisibility>> {
+    const hv = await this.store.historyVisibility(rooms.map((r) => r.roomId));
+    return new Map(
+      rooms.map((r) => [
+        r.roomId,
+        new RoomVisibility(
+          (hv.get(r.roomId) ?? []).map((v) => ({ streamOrdering: v.streamOrdering, value: historyVisibility(v.value) })),
+          r.history.map((h) => ({ streamOrdering: h.streamOrdering, value: h.membership })),
+        ),
+      ]),
+    );
+  }
+
+  /** notification_count per room: messages after the user's read receipt (or their join, if later). */
+  private async unreadCounts(userId: string, rooms: readonly ClassifiedRoom[], upTo: number, ignored: ReadonlySet<string>): Promise<Map<string, number>> {
+    if (rooms.length === 0) return new Map();
+    const read = await this.userData.readUpTo(
+      userId,
+      rooms.map((r) => r.roomId),
+    );
+    return this.store.notificationCounts(
+      userId,
+      rooms.map((r) => ({ roomId: r.roomId, after: Math.max(read.get(r.roomId) ?? 0, r.joinedSince), upTo })),
+      [...ignored],
+    );
+  }
+
+  private async strippedRooms(classified: readonly ClassifiedRoom[], ignored: ReadonlySet<string>): Promise<{ invite: JsonObject; knock: JsonObject }> {
+    const rooms = classified.filter((r) => r.section === 'invite' || r.section === 'knock');
+    const invite: JsonObject = {};
+    const knock: JsonObject = {};
+    if (rooms.length === 0) return { invite, knock };
+    const [membershipEvents, roomState] = await Promise.all([
+      this.events.getEvents(rooms.map((r) => r.membershipEventId)),
+      this.store.strippedStateEvents(
+        rooms.map((r) => r.roomId),
+        STRIPPED_STATE_TYPES,
+      ),
+    ]);
+    for (const r of rooms) {
+      const event = membershipEvents.get(r.membershipEventId);
+      if (r.section === 'invite') {
+        // An invite from someone the user ignores is not shown at all.
+        if (event && ignored.has(event.sender)) continue;
+        invite[r.roomId] = { invite_state: { events: strippedState(roomState.get(r.roomId) ?? [], event) } };
+      } else {
+        knock[r.roomId] = { knock_state: { events: strippedState(roomState.get(r.roomId) ?? [], event) } };
+      }
+    }
+    return { invite, knock };
+  }
+}
+
+function versionOf(id: string): RoomVersion {
+  const version = getRoomVersion(id);
+  if (!version) throw new Error(`room version ${id} is not supported`);
+  return version;
+}
+
+function historyVisibility(value: string | null): HistoryVisibility {
+  return value === 'world_readable' || value === 'invited' || value === 'joined' || value === 'shared' ? value : 'shared';
+}
+
+function timelineStart(timeline: Timeline | undefined, upper: number): number {
+  const first = timeline?.events[0];
+  return first ? first.streamOrdering - 1 : upper;
+}
+
+function hasMemberEvent(events: readonly StoredEvent[] | undefined): boolean {
+  return (events ?? []).some((e) => e.type === 'm.room.member');
+}
+
+function senders(timeline: Timeline | undefined): Set<string> {
+  return new Set((timeline?.events ?? []).map((e) => e.sender));
+}
+
+/** Nothing top-level that is not filtered (room data counts through the rooms it puts in the response). */
+function isQuiet(data: UserDataResponse): boolean {
+  return data.toDevice.length === 0 && data.deviceLists.changed.length === 0 && data.deviceLists.left.length === 0;
+}

@@ -1,0 +1,266 @@
+// The reads /sync needs, batched across rooms: one statement per kind of fact for all of a user's rooms instead of
+// several per room (an initial sync of a user in hundreds of rooms is a handful of round trips). Positions are
+// stream orderings of the `events` stream; every range is (after, upTo].
+import type { Queryable } from '../storage/database.ts';
+import { EVENT_COLUMNS, toStoredEvent, type StoredEvent } from '../storage/events.ts';
+
+interface EventRow {
+  stream_ordering: number;
+  event_id: string;
+  room_id: string;
+  type: string;
+  state_key: string | null;
+  sender: string;
+  depth: number;
+  origin_server_ts: number;
+  redacts: string | null;
+  redacted_by: string | null;
+  pdu: string;
+}
+
+export interface LocalMembershipRow {
+  roomId: string;
+  roomVersion: string;
+  membership: string;
+  eventId: string;
+  streamOrdering: number;
+  forgotten: boolean;
+}
+
+export interface MembershipChange {
+  streamOrdering: number;
+  membership: string | null;
+  eventId: string;
+}
+
+export interface RoomRange {
+  roomId: string;
+  after: number;
+  upTo: number;
+}
+
+export interface MemberCounts {
+  joined: number;
+  invited: number;
+}
+
+export class SyncStore {
+  private readonly db: Queryable;
+
+  constructor(db: Queryable) {
+    this.db = db;
+  }
+
+  /** Every room the user has a local membership row in, with its room version. */
+  async localMemberships(userId: string): Promise<LocalMembershipRow[]> {
+    const { rows } = await this.db.query<{
+      room_id: string;
+      room_version: string;
+      membership: string;
+      event_id: string;
+      stream_ordering: number;
+      forgotten: boolean;
+    }>(
+      `SELECT m.room_id, r.room_version, m.membership, m.event_id, m.stream_ordering, m.forgotten
+         FROM local_memberships m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = $1`,
+      [userId],
+    );
+    return rows.map((r) => ({
+      roomId: r.room_id,
+      roomVersion: r.room_version,
+      membership: r.membership,
+      eventId: r.event_id,
+      streamOrdering: r.stream_ordering,
+      forgotten: r.forgotten,
+    }));
+  }
+
+  /** The user's membership changes per room, oldest first. */
+  async membershipHistory(userId: string, roomIds: readonly string[]): Promise<Map<string, MembershipChange[]>> {
+    const out = new Map<string, MembershipChange[]>();
+    if (roomIds.length === 0) return out;
+    const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; membership: string | null; event_id: string }>(
+      `SELECT room_id, stream_ordering, membership, event_id FROM state_history
+        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 ORDER BY room_id, stream_ordering`,
+      [[...roomIds], userId],
+    );
+    for (const r of rows) push(out, r.room_id, { streamOrdering: r.stream_ordering, membership: r.membership, eventId: r.event_id });
+    return out;
+  }
+
+  /** m.room.history_visibility changes per room, oldest first (the value, or null when it is not a string). */
+  async historyVisibility(roomIds: readonly string[]): Promise<Map<string, { streamOrdering: number; value: string | null }[]>> {
+    const out = new Map<string, { streamOrdering: number; value: string | null }[]>();
+    if (roomIds.length === 0) return out;
+    const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; value: string | null }>(
+      `SELECT h.room_id, h.stream_ordering, e.pdu::jsonb #>> '{content,history_visibility}' AS value
+         FROM state_history h JOIN events e ON e.event_id = h.event_id
+        WHERE h.room_id = ANY($1::text[]) AND h.type = 'm.room.history_visibility' AND h.state_key = ''
+        ORDER BY h.room_id, h.stream_ordering`,
+      [[...roomIds]],
+    );
+    for (const r of rows) push(out, r.room_id, { streamOrdering: r.stream_ordering, value: r.value });
+    return out;
+  }
+
+  /** Up to `limit` newest events of each room in its range, newest first. */
+  async newestEvents(ranges: readonly RoomRange[], limit: number): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    if (ranges.length === 0) return out;
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(room_id, after, up_to)
+        CROSS JOIN LATERAL (
+          SELECT ${EVENT_COLUMNS} FROM events e
+           WHERE e.room_id = k.room_id AND e.stream_ordering > k.after AND e.stream_ordering <= k.up_to
+           ORDER BY e.stream_ordering DESC LIMIT $4) x
+        ORDER BY x.room_id, x.stream_ordering DESC`,
+      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), limit],
+    );
+    for (const r of rows) push(out, r.room_id, toStoredEvent(r));
+    return out;
+  }
+
+  /**
+   * Each room's full state after every event up to its position. A key whose current holder is at or before the
+   * position is read from current_state; only keys changed since are looked up in the history.
+   */
+  async stateAt(points: readonly { roomId: string; at: number }[]): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    if (points.length === 0) return out;
+    const { rows } = await this.db.query<EventRow>(
+      `WITH k AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS k(room_id, at))
+       SELECT ${EVENT_COLUMNS} FROM k JOIN current_state s ON s.room_id = k.room_id AND s.stream_ordering <= k.at
+         JOIN events e ON e.event_id = s.event_id
+       UNION ALL
+       SELECT ${EVENT_COLUMNS} FROM k JOIN current_state s ON s.room_id = k.room_id AND s.stream_ordering > k.at
+        CROSS JOIN LATERAL (
+          SELECT h.event_id FROM state_history h
+           WHERE h.room_id = s.room_id AND h.type = s.type AND h.state_key = s.state_key AND h.stream_ordering <= k.at
+           ORDER BY h.stream_ordering DESC LIMIT 1) h
+         JOIN events e ON e.event_id = h.event_id`,
+      [points.map((p) => p.roomId), points.map((p) => p.at)],
+    );
+    for (const r of rows) push(out, r.room_id, toStoredEvent(r));
+    for (const events of out.values()) events.sort((a, b) => a.streamOrdering - b.streamOrdering);
+    return out;
+  }
+
+  /** Per room, for each (type, state_key) changed in its range, the newest event in the range; oldest first. */
+  async stateChanges(ranges: readonly RoomRange[]): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    const wanted = ranges.filter((r) => r.upTo > r.after);
+    if (wanted.length === 0) return out;
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM (
+         SELECT DISTINCT ON (h.room_id, h.type, h.state_key) h.event_id
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(room_id, after, up_to)
+           JOIN state_history h ON h.room_id = k.room_id AND h.stream_ordering > k.after AND h.stream_ordering <= k.up_to
+          ORDER BY h.room_id, h.type, h.state_key, h.stream_ordering DESC
+       ) c JOIN events e ON e.event_id = c.event_id ORDER BY e.room_id, e.stream_ordering`,
+      [wanted.map((r) => r.roomId), wanted.map((r) => r.after), wanted.map((r) => r.upTo)],
+    );
+    for (const r of rows) push(out, r.room_id, toStoredEvent(r));
+    return out;
+  }
+
+  /** The m.room.member events of the given users in each room, as of each room's position. */
+  async membersAt(wanted: readonly { roomId: string; at: number; userIds: readonly string[] }[]): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    const keys = wanted.flatMap((w) => w.userIds.map((u) => [w.roomId, w.at, u] as const));
+    if (keys.length === 0) return out;
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(room_id, at, user_id)
+        CROSS JOIN LATERAL (
+          SELECT h.event_id FROM state_history h
+           WHERE h.room_id = k.room_id AND h.type = 'm.room.member' AND h.state_key = k.user_id AND h.stream_ordering <= k.at
+           ORDER BY h.stream_ordering DESC LIMIT 1) h
+        JOIN events e ON e.event_id = h.event_id`,
+      [keys.map((k) => k[0]), keys.map((k) => k[1]), keys.map((k) => k[2])],
+    );
+    for (const r of rows) push(out, r.room_id, toStoredEvent(r));
+    return out;
+  }
+
+  /** For state events (room, stream ordering): the event each replaced, where there was one. */
+  async replacedState(events: readonly StoredEvent[]): Promise<Map<string, string>> {
+    const state = events.filter((e) => e.stateKey !== null);
+    if (state.length === 0) return new Map();
+    const { rows } = await this.db.query<{ event_id: string; prev_event_id: string }>(
+      `SELECT h.event_id, h.prev_event_id FROM unnest($1::text[], $2::bigint[]) AS k(room_id, stream_ordering)
+         JOIN state_history h ON h.room_id = k.room_id AND h.stream_ordering = k.stream_ordering
+        WHERE h.prev_event_id IS NOT NULL`,
+      [state.map((e) => e.roomId), state.map((e) => e.streamOrdering)],
+    );
+    return new Map(rows.map((r) => [r.event_id, r.prev_event_id]));
+  }
+
+  /** Joined and invited member counts per room, from the current state. */
+  async memberCounts(roomIds: readonly string[]): Promise<Map<string, MemberCounts>> {
+    if (roomIds.length === 0) return new Map();
+    const { rows } = await this.db.query<{ room_id: string; joined: number | string; invited: number | string }>(
+      `SELECT room_id, count(*) FILTER (WHERE membership = 'join') AS joined, count(*) FILTER (WHERE membership = 'invite') AS invited
+         FROM current_state WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' GROUP BY room_id`,
+      [[...roomIds]],
+    );
+    return new Map(rows.map((r) => [r.room_id, { joined: Number(r.joined), invited: Number(r.invited) }]));
+  }
+
+  /**
+   * Heroes per room (spec: the first 5 members by stream ordering who are joined or invited, never the user; when
+   * there are none, the left and banned ones).
+   */
+  async heroes(userId: string, roomIds: readonly string[]): Promise<Map<string, string[]>> {
+    if (roomIds.length === 0) return new Map();
+    const { rows } = await this.db.query<{ room_id: string; state_key: string; active: boolean }>(
+      `SELECT room_id, state_key, active FROM (
+         SELECT room_id, state_key, stream_ordering, membership IN ('join', 'invite') AS active,
+                row_number() OVER (PARTITION BY room_id, membership IN ('join', 'invite') ORDER BY stream_ordering) AS n
+           FROM current_state WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key <> $2
+            AND membership IN ('join', 'invite', 'leave', 'ban')
+       ) m WHERE n <= 5 ORDER BY room_id, stream_ordering`,
+      [[...roomIds], userId],
+    );
+    const active = new Map<string, string[]>();
+    const former = new Map<string, string[]>();
+    for (const r of rows) push(r.active ? active : former, r.room_id, r.state_key);
+    return new Map(roomIds.map((id) => [id, active.get(id) ?? former.get(id) ?? []]));
+  }
+
+  /**
+   * Unread notification counts: messages (m.room.message except m.notice, which the default push rules do not
+   * notify for, and m.room.encrypted) after each room's position, not sent by the user or anyone they ignore, not
+   * redacted.
+   */
+  async notificationCounts(userId: string, ranges: readonly RoomRange[], ignored: readonly string[]): Promise<Map<string, number>> {
+    if (ranges.length === 0) return new Map();
+    const { rows } = await this.db.query<{ room_id: string; n: number | string }>(
+      `SELECT k.room_id, count(*) AS n FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(room_id, after, up_to)
+         JOIN events e ON e.room_id = k.room_id AND e.stream_ordering > k.after AND e.stream_ordering <= k.up_to
+        WHERE e.state_key IS NULL AND e.type IN ('m.room.message', 'm.room.encrypted') AND e.sender <> $4
+          AND e.redacted_by IS NULL AND NOT (e.sender = ANY($5::text[]))
+          AND (e.type <> 'm.room.message' OR COALESCE(e.pdu::jsonb #>> '{content,msgtype}', '') <> 'm.notice')
+        GROUP BY k.room_id`,
+      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), userId, [...ignored]],
+    );
+    return new Map(rows.map((r) => [r.room_id, Number(r.n)]));
+  }
+
+  /** The stripped-state candidates of rooms: current state events of the given types with an empty state key. */
+  async strippedStateEvents(roomIds: readonly string[], types: readonly string[]): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    if (roomIds.length === 0) return out;
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM current_state s JOIN events e ON e.event_id = s.event_id
+        WHERE s.room_id = ANY($1::text[]) AND s.type = ANY($2::text[]) AND s.state_key = '' ORDER BY e.stream_ordering`,
+      [[...roomIds], [...types]],
+    );
+    for (const r of rows) push(out, r.room_id, toStoredEvent(r));
+    return out;
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
