@@ -1,4 +1,12 @@
 // Devices and access tokens (migrations/0002). Tokens are looked up by their hash (src/auth/accessTokens.ts).
+//
+// Every authenticated request resolves its token, so the owners found are cached in memory, per database handle,
+// to spare a round trip per request. A revoked token must be refused at once, so every way a token stops being
+// valid goes through this store (deleting tokens or devices; a deactivation deletes the user's devices first) and
+// each such method empties every cache. That happens while the revoking transaction may still be open, which is safe
+// because the lookup reads the rows FOR SHARE: a lookup that starts after the DELETE waits until it commits (and then
+// finds nothing) or rolls back, and a lookup already running when the cache is emptied does not fill it (the
+// generation moved). Expiry (valid_until_ts) is checked by the caller on every request, cached or not.
 import type { Queryable } from './database.ts';
 
 export interface Device {
@@ -51,6 +59,18 @@ const toDevice = (r: DeviceRow): Device => ({
   lastSeenIp: r.last_seen_ip,
 });
 
+const TOKEN_CACHE_SIZE = 10_000;
+/** Moves on every revocation: a lookup that began in an older generation does not fill the cache. */
+let tokenGeneration = 0;
+/** Per database handle: token hash (base64) -> owner, oldest first. */
+let tokenCaches = new WeakMap<Queryable, Map<string, TokenOwner>>();
+
+/** Forgets every cached token owner, of every database handle; called whenever a token may stop being valid. */
+export function revokeCachedTokens(): void {
+  tokenGeneration++;
+  tokenCaches = new WeakMap();
+}
+
 export class PostgresDeviceStore implements DeviceStore {
   private readonly db: Queryable;
   constructor(db: Queryable) {
@@ -73,18 +93,36 @@ export class PostgresDeviceStore implements DeviceStore {
   }
 
   async findTokenOwner(tokenHash: Buffer): Promise<TokenOwner | null> {
+    const key = tokenHash.toString('base64');
+    const cached = tokenCaches.get(this.db)?.get(key);
+    if (cached) return cached;
+    const generation = tokenGeneration;
+    // FOR SHARE: wait for a transaction that is revoking this token (or deactivating its user) to end.
     const { rows } = await this.db.query<{ user_id: string; device_id: string; valid_until_ts: number | null; deactivated: boolean }>(
       `SELECT t.user_id, t.device_id, t.valid_until_ts, u.deactivated
          FROM access_tokens t JOIN users u ON u.user_id = t.user_id
-        WHERE t.token_hash = $1`,
+        WHERE t.token_hash = $1
+          FOR SHARE`,
       [tokenHash],
     );
     const row = rows[0];
-    return row ? { userId: row.user_id, deviceId: row.device_id, validUntilTs: row.valid_until_ts, deactivated: row.deactivated } : null;
+    if (!row) return null;
+    const owner: TokenOwner = Object.freeze({ userId: row.user_id, deviceId: row.device_id, validUntilTs: row.valid_until_ts, deactivated: row.deactivated });
+    if (generation === tokenGeneration && !owner.deactivated) {
+      let cache = tokenCaches.get(this.db);
+      if (!cache) {
+        cache = new Map();
+        tokenCaches.set(this.db, cache);
+      }
+      cache.set(key, owner);
+      if (cache.size > TOKEN_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    }
+    return owner;
   }
 
   async deleteAccessToken(tokenHash: Buffer): Promise<void> {
     await this.db.query('DELETE FROM access_tokens WHERE token_hash = $1', [tokenHash]);
+    revokeCachedTokens();
   }
 
   async getDevice(userId: string, deviceId: string): Promise<Device | null> {
@@ -107,6 +145,7 @@ export class PostgresDeviceStore implements DeviceStore {
     const { rowCount } = deviceIds
       ? await this.db.query('DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2::text[])', [userId, [...deviceIds]])
       : await this.db.query('DELETE FROM devices WHERE user_id = $1', [userId]);
+    revokeCachedTokens();
     return rowCount;
   }
 
@@ -123,6 +162,7 @@ export class PostgresDeviceStore implements DeviceStore {
     const keep = exceptTokenHash ?? Buffer.alloc(0);
     await this.db.query('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2 AND access_token_hash <> $3', [userId, deviceId, keep]);
     await this.db.query('DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2 AND token_hash <> $3', [userId, deviceId, keep]);
+    revokeCachedTokens();
   }
 
   async deleteOtherDevices(userId: string, keepDeviceId: string): Promise<string[]> {
@@ -130,6 +170,7 @@ export class PostgresDeviceStore implements DeviceStore {
       'DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 RETURNING device_id',
       [userId, keepDeviceId],
     );
+    revokeCachedTokens();
     return rows.map((r) => r.device_id).sort();
   }
 }

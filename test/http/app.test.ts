@@ -1,6 +1,7 @@
 // The HTTP foundation over real HTTP: Matrix errors for every way a request can go wrong, CORS, and access tokens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { revokeCachedTokens } from '../../src/storage/devices.ts';
 import { forEachBackend } from '../helpers/database.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -68,6 +69,8 @@ forEachBackend('http foundation', (backend) => {
     assert.equal(viaQuery.status, 200);
 
     await server.running.db.query('UPDATE users SET deactivated = true WHERE user_id = $1', [alice.userId]);
+    // Changed behind the server's back: its cache of token owners must be told (the server's own paths do this).
+    revokeCachedTokens();
     const deactivated = await server.request('GET', '/_matrix/client/v3/account/whoami', { token: alice.accessToken });
     assert.equal((deactivated.body as { errcode: string }).errcode, 'M_UNKNOWN_TOKEN');
   });
