@@ -28,7 +28,7 @@ import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
 import { StreamIdGenerator } from './streams/idGenerator.ts';
 import { StreamToken } from './streams/token.ts';
-import { createSyncUserData, loadUserDataPositions } from './sync/userDataSource.ts';
+import { createSyncUserData, loadUserDataPositions, type UserData } from './sync/userDataSource.ts';
 import { registerUserDataHooks } from './userData/hooks.ts';
 import { onProfileChanged } from './auth/hooks.ts';
 import { affectsMemberEvents, propagateProfile } from './rooms/profilePropagation.ts';
@@ -53,6 +53,8 @@ export interface RunningServer {
   /** The admin port on the actor system (admin API, admin page, metrics). */
   admin: AdminPort;
   metrics: TroupeMetrics;
+  /** The per-user data streams (what /sync collects besides rooms). */
+  userData: UserData;
   /** The XState inspector relay, when the inspector is enabled (`ws://127.0.0.1:<port>`). */
   inspector?: { url: string; port: number };
   /** Each listening app with the address it is bound to, e.g. `http://127.0.0.1:8008`. */
@@ -143,7 +145,6 @@ export async function startServer(config: Config, logger: Logger, options: Start
       stream: eventsStream,
       now: Date.now,
     });
-    const rooms = new RoomService({ db, writer: roomWriter, serverName: config.serverName, now: Date.now });
     const userData = createSyncUserData({
       db,
       notifier: actors.notifier,
@@ -154,6 +155,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
       now: Date.now,
     });
     teardown.push(() => userData.close());
+    const rooms = new RoomService({
+      db,
+      writer: roomWriter,
+      serverName: config.serverName,
+      now: Date.now,
+      ignoredUsers: (userId) => userData.ignoredUsers(userId),
+    });
     const admin = createAdminPort(actors);
     const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });
     appservices.useMetrics(metrics.appservice);
@@ -212,6 +220,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       actors,
       admin,
       metrics,
+      userData,
       ...(relay ? { inspector: { url: relay.url, port: relay.port } } : {}),
       listeners,
       close: () => (closing ??= tearDown()),

@@ -16,11 +16,14 @@ export interface ProfileChange {
 export type ProfileChangedListener = (ctx: HttpContext, change: ProfileChange) => Promise<void>;
 export type DevicesDeletedListener = (ctx: HttpContext, userId: string, deviceIds: readonly string[]) => Promise<void>;
 export type AccountDeactivatedListener = (ctx: HttpContext, userId: string) => Promise<void>;
+export type DevicesChangedListener = (ctx: HttpContext, userId: string, deviceIds: readonly string[]) => Promise<void>;
 
 /** After a profile field of a local user was set or deleted (displayname, avatar_url, m.tz, custom keys). */
 export const onProfileChanged: ProfileChangedListener[] = [];
 /** After devices were deleted (logout, /devices DELETE, /delete_devices, password change, deactivation). */
 export const onDevicesDeleted: DevicesDeletedListener[] = [];
+/** After devices were created or logged into again (login, registration) or renamed. */
+export const onDevicesChanged: DevicesChangedListener[] = [];
 /** After an account was deactivated (its devices are already deleted). */
 export const onAccountDeactivated: AccountDeactivatedListener[] = [];
 

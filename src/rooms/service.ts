@@ -44,6 +44,8 @@ export interface RoomServiceOptions {
   writer: RoomWriter;
   serverName: string;
   now(): number;
+  /** Users whose events `userId` ignores (m.ignored_user_list): their non-state events are never served. */
+  ignoredUsers?: (userId: string) => Promise<ReadonlySet<string>>;
 }
 
 export interface MessagesQuery {
@@ -71,8 +73,10 @@ export class RoomService {
   private readonly serverName: string;
   private readonly now: () => number;
   private readonly profiles: PostgresProfileStore;
+  private readonly ignoredUsers: (userId: string) => Promise<ReadonlySet<string>>;
 
   constructor(opts: RoomServiceOptions) {
+    this.ignoredUsers = opts.ignoredUsers ?? (async () => new Set());
     this.events = new EventStore(opts.db);
     this.profiles = new PostgresProfileStore(opts.db);
     this.writer = opts.writer;
@@ -393,6 +397,7 @@ export class RoomService {
     const visibility = await RoomVisibility.load(this.events, roomId, requester.userId);
     const member = await this.events.localMembership(requester.userId, roomId);
     if (member?.forgotten || !visibility.canSee(event, requester.userId)) throw roomNotFound('Event not found.');
+    if (isIgnored(event, await this.ignoredUsers(requester.userId))) throw roomNotFound('Event not found.');
     const [formatted] = await this.format(requester, this.version(room.version), [event]);
     return formatted as JsonObject;
   }
@@ -413,6 +418,7 @@ export class RoomService {
       throw roomForbidden(`You aren't a member of the room and weren't previously a member of the room`);
     }
     const start = query.from ?? (query.dir === 'b' ? current : 0);
+    const ignored = await this.ignoredUsers(requester.userId);
     const found: StoredEvent[] = [];
     let cursor = start;
     let more = true;
@@ -422,7 +428,7 @@ export class RoomService {
       if (rows.length < page) more = false;
       for (const [i, e] of rows.entries()) {
         cursor = query.dir === 'b' ? e.streamOrdering - 1 : e.streamOrdering;
-        if (visibility.canSee(e, requester.userId) && matchesFilter(e, query.filter)) found.push(e);
+        if (visibility.canSee(e, requester.userId) && !isIgnored(e, ignored) && matchesFilter(e, query.filter)) found.push(e);
         if (found.length >= query.limit) {
           if (i < rows.length - 1) more = true;
           break;
@@ -518,6 +524,11 @@ export class RoomService {
     if (!v) throw new RoomError(500, 'M_UNKNOWN', `Unknown room version ${id}`);
     return v;
   }
+}
+
+/** Events of ignored users are hidden, except state events, which the room's state needs (as Synapse does). */
+function isIgnored(e: StoredEvent, ignored: ReadonlySet<string>): boolean {
+  return e.stateKey === null && ignored.has(e.sender);
 }
 
 function wasJoined(history: readonly { membership: string | null }[]): boolean {

@@ -1,7 +1,7 @@
 // GET /_matrix/client/v3/devices, GET/PUT/DELETE /devices/{deviceId}, POST /delete_devices (the deletions behind
 // user-interactive auth).
 import type { FastifyInstance } from 'fastify';
-import { onDevicesDeleted, runListeners } from '../../../auth/hooks.ts';
+import { onDevicesChanged, onDevicesDeleted, runListeners } from '../../../auth/hooks.ts';
 import { PostgresDeviceStore, type Device } from '../../../storage/devices.ts';
 import { isStorableText } from '../../../storage/text.ts';
 import type { HttpContext } from '../../context.ts';
@@ -54,7 +54,10 @@ export function registerDevices(app: FastifyInstance, ctx: HttpContext): void {
       // Creating devices here is for application services only; a client may only update its own.
       const device = isStorableText(deviceId) ? await ctx.devices.getDevice(requester.userId, deviceId) : null;
       if (!device) throw notFound('No device with this id');
-      if (body.display_name !== undefined) await ctx.devices.setDisplayName(requester.userId, deviceId, body.display_name);
+      if (body.display_name !== undefined) {
+        await ctx.devices.setDisplayName(requester.userId, deviceId, body.display_name);
+        await runListeners(ctx, onDevicesChanged, requester.userId, [deviceId]);
+      }
       return {};
     },
     DELETE: async (request) => {

@@ -1,6 +1,6 @@
 // GET/POST /_matrix/client/v3/login (m.login.password), POST /refresh, POST /logout and /logout/all.
 import type { FastifyInstance } from 'fastify';
-import { onDevicesDeleted, runListeners } from '../../../auth/hooks.ts';
+import { onDevicesChanged, onDevicesDeleted, runListeners } from '../../../auth/hooks.ts';
 import { hashAccessToken } from '../../../auth/accessTokens.ts';
 import { checkPasswordLogin, issueLogin, issueTokens, requestedUserId } from '../../../auth/login.ts';
 import type { Queryable } from '../../../storage/database.ts';
@@ -57,6 +57,7 @@ export function registerLogin(app: FastifyInstance, ctx: HttpContext): void {
           now: ctx.now(),
         }),
       );
+      await runListeners(ctx, onDevicesChanged, account.userId, [issued.device_id]);
       return { user_id: account.userId, home_server: ctx.config.serverName, ...issued };
     },
   });
