@@ -254,4 +254,53 @@ forEachBackend('federation /send', (backend) => {
     assert.equal(await count(room, 'federation_inbound_transactions'), 0);
     assert.equal(await count(room, 'event_outliers'), 0);
   });
+
+  test('EDUs: typing, receipts, presence, device list updates and to-device messages reach our user', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const message = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'read me' } });
+    await sent(room, 'msg', [message.pdu]);
+    const intruder = '@eve:elsewhere.example';
+    const edus = [
+      { edu_type: 'm.typing', content: { room_id: room.roomId, user_id: bob, typing: true } },
+      { edu_type: 'm.receipt', content: { [room.roomId]: { 'm.read': { [bob]: { event_ids: [message.eventId], data: { ts: 1 } } } } } },
+      { edu_type: 'm.presence', content: { push: [{ user_id: bob, presence: 'online', status_msg: 'here', last_active_ago: 10, currently_active: true }] } },
+      { edu_type: 'm.device_list_update', content: { user_id: bob, device_id: 'BOBDEV', stream_id: 1, prev_id: [], deleted: false } },
+      {
+        edu_type: 'm.direct_to_device',
+        content: { sender: bob, type: 'm.test', message_id: 'm1', messages: { [room.alice.userId]: { [room.alice.deviceId]: { secret: 1 } } } },
+      },
+      // About users of another server: ignored.
+      { edu_type: 'm.presence', content: { push: [{ user_id: intruder, presence: 'online', last_active_ago: 1 }] } },
+      { edu_type: 'm.device_list_update', content: { user_id: intruder, device_id: 'X', stream_id: 1, prev_id: [] } },
+      { edu_type: 'm.unknown.type', content: {} },
+    ];
+    const res = await room.send('edus', [], { edus });
+    assert.deepEqual(res, { status: 200, body: { pdus: {} } });
+
+    const db = room.troupe.running.db;
+    const receipts = await db.query('SELECT user_id, event_id, receipt_type FROM receipts');
+    assert.deepEqual(receipts.rows, [{ user_id: bob, event_id: message.eventId, receipt_type: 'm.read' }]);
+    const presence = await room.troupe.request('GET', `/_matrix/client/v3/presence/${encodeURIComponent(bob)}/status`, { token: room.alice.accessToken });
+    assert.equal(presence.status, 200);
+    assert.equal((presence.body as JsonObject)['presence'], 'online');
+    assert.equal((presence.body as JsonObject)['status_msg'], 'here');
+    assert.deepEqual((await db.query('SELECT user_id FROM presence')).rows, [{ user_id: bob }]);
+    assert.deepEqual((await db.query('SELECT user_id FROM device_list_changes WHERE user_id <> $1', [room.alice.userId])).rows, [{ user_id: bob }]);
+    const toDevice = await db.query('SELECT user_id, device_id, sender, type FROM to_device_messages');
+    assert.deepEqual(toDevice.rows, [{ user_id: room.alice.userId, device_id: room.alice.deviceId, sender: bob, type: 'm.test' }]);
+
+    const sync = await room.troupe.request('GET', '/_matrix/client/v3/sync', { token: room.alice.accessToken });
+    assert.equal(sync.status, 200, JSON.stringify(sync.body));
+    const body = sync.body as { rooms: { join: Record<string, { ephemeral: { events: JsonObject[] } }> }; to_device?: { events: JsonObject[] } };
+    const ephemeral = body.rooms.join[room.roomId]?.ephemeral.events ?? [];
+    assert.deepEqual(ephemeral.find((e) => e['type'] === 'm.typing')?.['content'], { user_ids: [bob] });
+    assert.ok(ephemeral.some((e) => e['type'] === 'm.receipt'));
+    assert.deepEqual(body.to_device?.events.map((e) => [e['sender'], e['type']]), [[bob, 'm.test']]);
+
+    // The same EDU resent in another transaction: the to-device message is not delivered twice.
+    await room.send('edus-again', [], { edus: edus.filter((e) => e.edu_type === 'm.direct_to_device') });
+    assert.equal((await db.query('SELECT 1 FROM to_device_messages')).rows.length, 1);
+  });
 });

@@ -2,7 +2,8 @@
 // Registered inside the X-Matrix authenticated scope. The body is checked before anything is processed: a bad one
 // is a Matrix error and changes nothing.
 import type { FastifyInstance } from 'fastify';
-import { InboundTransactions, type EduHandler, type InboundTransaction } from '../../../federation/inbound/transactions.ts';
+import { federationEduHandler } from '../../../federation/inbound/edus.ts';
+import { InboundTransactions, type InboundTransaction } from '../../../federation/inbound/transactions.ts';
 import { requestOrigin } from '../../../federation/requestAuth.ts';
 import { isJsonObject, type JsonObject } from '../../../protocol/json.ts';
 import type { HttpContext } from '../../context.ts';
@@ -15,15 +16,17 @@ const SEND_BODY_LIMIT = 8 * 1024 * 1024;
 
 const PATH = '/_matrix/federation/v1/send/:txnId';
 
-export function registerSendRoute(scope: FastifyInstance, ctx: HttpContext, edus?: EduHandler): void {
+export function registerSendRoute(scope: FastifyInstance, ctx: HttpContext): void {
   const remoteEvents = ctx.remoteEvents;
   if (!remoteEvents) return;
+  const logger = ctx.logger.child({ component: 'federation-send' });
+  const edus = federationEduHandler({ services: ctx.userData, db: ctx.db, notifier: ctx.notifier, serverName: ctx.config.serverName, logger });
   const transactions = new InboundTransactions({
     db: ctx.db,
     remoteEvents,
     serverName: ctx.config.serverName,
-    logger: ctx.logger.child({ component: 'federation-send' }),
-    ...(edus ? { edus } : {}),
+    logger,
+    edus,
     now: ctx.now,
   });
   scope.route({
