@@ -303,4 +303,22 @@ forEachBackend('federation /send', (backend) => {
     await room.send('edus-again', [], { edus: edus.filter((e) => e.edu_type === 'm.direct_to_device') });
     assert.equal((await db.query('SELECT 1 FROM to_device_messages')).rows.length, 1);
   });
+
+  test('a /sync waiting for news wakes when a remote message arrives, and carries it', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const initial = await room.troupe.request('GET', '/_matrix/client/v3/sync', { token: room.alice.accessToken });
+    assert.equal(initial.status, 200);
+    const since = (initial.body as { next_batch: string }).next_batch;
+    const started = Date.now();
+    const waiting = room.troupe.request('GET', `/_matrix/client/v3/sync?since=${encodeURIComponent(since)}&timeout=20000`, { token: room.alice.accessToken });
+    const message = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'wake up' } });
+    await sent(room, 'wake', [message.pdu]);
+    const woken = await waiting;
+    assert.equal(woken.status, 200);
+    assert.ok(Date.now() - started < 15_000, 'woken before the timeout');
+    const timelineEvents = (woken.body as { rooms: { join: Record<string, { timeline: { events: JsonObject[] } }> } }).rooms.join[room.roomId]?.timeline.events ?? [];
+    assert.deepEqual(timelineEvents.map((e) => [e['event_id'], e['sender'], (e['content'] as JsonObject)['body']]), [[message.eventId, bob, 'wake up']]);
+  });
 });
