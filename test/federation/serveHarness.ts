@@ -3,7 +3,8 @@
 // users, and checks a remote server would make on what it is served (signatures, content hashes, auth chains).
 import assert from 'node:assert/strict';
 import type { JsonObject, JsonValue } from '../../src/protocol/json.ts';
-import { checkEventSignedBy } from '../../src/protocol/pdu.ts';
+import { computeEventId } from '../../src/protocol/eventIds.ts';
+import { checkEventSignedBy, signEvent } from '../../src/protocol/pdu.ts';
 import { checkContentHash } from '../../src/protocol/hashes.ts';
 import { toRoomEvent } from '../../src/protocol/pdu.ts';
 import type { RoomVersion } from '../../src/protocol/roomVersions.ts';
@@ -111,3 +112,26 @@ export function assertAuthChainComplete(events: readonly JsonObject[], chain: re
 }
 
 export const eventIdOf = (pdu: JsonObject, version: RoomVersion) => toRoomEvent(pdu, version).event_id;
+
+/** The remote server signs a template it was given (as a real server does before send_join/leave/knock). */
+export function signTemplate(h: ServeHarness, template: JsonObject, version: RoomVersion, key?: SigningKey): { eventId: string; pdu: JsonObject } {
+  const pdu = signEvent(template, version, h.remote.serverName, key ?? h.remote.key);
+  return { eventId: computeEventId(pdu, version), pdu };
+}
+
+/** make_<kind> then send_<kind> for a user of the remote server; returns the send response and the event. */
+export async function remoteMembership(
+  h: ServeHarness,
+  kind: 'join' | 'leave' | 'knock',
+  roomId: string,
+  userId: string,
+  version: RoomVersion,
+): Promise<{ eventId: string; pdu: JsonObject; response: Response }> {
+  const ver = kind === 'leave' ? '' : `?ver=${version.id}`;
+  const made = await h.fed('GET', `/_matrix/federation/v1/make_${kind}/${encodeURIComponent(roomId)}/${encodeURIComponent(userId)}${ver}`);
+  assert.equal(made.status, 200, `make_${kind}: ${JSON.stringify(made.body)}`);
+  const { eventId, pdu } = signTemplate(h, (made.body as { event: JsonObject }).event, version);
+  const prefix = kind === 'knock' ? '/_matrix/federation/v1' : '/_matrix/federation/v2';
+  const response = await h.fed('PUT', `${prefix}/send_${kind}/${encodeURIComponent(roomId)}/${encodeURIComponent(eventId)}`, pdu);
+  return { eventId, pdu, response };
+}
