@@ -3,7 +3,10 @@
 // local user, and helpers that build the remote's events the way a real server would (prev_events = our forward
 // extremities, auth events chosen from our current state, signed with the remote's key) and send them in signed
 // transactions.
+import { randomBytes } from 'node:crypto';
 import { authTypesForEvent } from '../../src/protocol/authRules.ts';
+import { encodeBase64 } from '../../src/protocol/base64.ts';
+import { computeReferenceHash } from '../../src/protocol/hashes.ts';
 import { computeEventId } from '../../src/protocol/eventIds.ts';
 import type { JsonObject, JsonValue } from '../../src/protocol/json.ts';
 import { signEvent } from '../../src/protocol/pdu.ts';
@@ -52,7 +55,12 @@ export interface FederatedRoom {
   state(): Promise<Map<string, string>>;
 }
 
-export async function startFederatedRoom(t: AfterHook, backend: TestBackend, certificate: TestCertificate): Promise<FederatedRoom> {
+export async function startFederatedRoom(
+  t: AfterHook,
+  backend: TestBackend,
+  certificate: TestCertificate,
+  options: { roomVersion?: string } = {},
+): Promise<FederatedRoom> {
   const troupe = await startTestServer(t, {
     backend: backend.name,
     config: {
@@ -70,7 +78,10 @@ export async function startFederatedRoom(t: AfterHook, backend: TestBackend, cer
   const federationUrl = troupe.running.listeners[1]?.url ?? '';
   const remote = await startRemoteServer(t, certificate);
   const alice = await troupe.createUser('alice');
-  const created = await troupe.request('POST', '/_matrix/client/v3/createRoom', { token: alice.accessToken, body: { preset: 'public_chat' } });
+  const created = await troupe.request('POST', '/_matrix/client/v3/createRoom', {
+    token: alice.accessToken,
+    body: { preset: 'public_chat', ...(options.roomVersion ? { room_version: options.roomVersion } : {}) },
+  });
   if (created.status !== 200) throw new Error(`createRoom: ${JSON.stringify(created.body)}`);
   const roomId = (created.body as { room_id: string }).room_id;
   const store = new EventStore(troupe.running.db);
@@ -92,18 +103,25 @@ export async function startFederatedRoom(t: AfterHook, backend: TestBackend, cer
         .map((k) => from.get(`${k.type}\u0000${k.stateKey}`))
         .filter((id): id is string => id !== undefined);
     }
+    // Room versions 1–2 name events by [id, hashes] pairs and carry their own event ids.
+    const references = async (ids: string[]): Promise<JsonValue[]> => {
+      if (version.eventFormat !== 1) return ids;
+      const stored = await store.getEvents(ids);
+      return ids.map((id) => [id, { sha256: encodeBase64(computeReferenceHash(stored.get(id)?.pdu ?? {}, version)) }]);
+    };
     const pdu: JsonObject = {
       type: fields.type,
       sender: fields.sender,
       room_id: roomId,
       content: fields.content,
-      prev_events: prevEvents,
-      auth_events: authEvents,
+      prev_events: await references(prevEvents),
+      auth_events: await references(authEvents),
       depth,
       origin_server_ts: Date.now(),
       origin: remote.serverName,
     };
     if (fields.stateKey !== undefined) pdu['state_key'] = fields.stateKey;
+    if (version.eventFormat === 1) pdu['event_id'] = `$${randomBytes(9).toString('base64url')}:${remote.serverName}`;
     const signed = signEvent(pdu, version, remote.serverName, fields.key ?? remote.key);
     return { pdu: signed, eventId: computeEventId(signed, version) };
   };

@@ -321,4 +321,28 @@ forEachBackend('federation /send', (backend) => {
     const timelineEvents = (woken.body as { rooms: { join: Record<string, { timeline: { events: JsonObject[] } }> } }).rooms.join[room.roomId]?.timeline.events ?? [];
     assert.deepEqual(timelineEvents.map((e) => [e['event_id'], e['sender'], (e['content'] as JsonObject)['body']]), [[message.eventId, bob, 'wake up']]);
   });
+
+  for (const roomVersion of ['1', '3', '12']) {
+    test(`room version ${roomVersion}: a remote join, a member change and a message are accepted; a topic without power is rejected, a forged event dropped`, async (t) => {
+      const room = await startFederatedRoom(t, backend, certificate, { roomVersion });
+      assert.equal(room.version.id, roomVersion);
+      const bob = room.user('bob');
+      await joinBob(room);
+      // The public_chat preset leaves state_default at 50: bob may not set the topic, but may change his own member.
+      const topic = await room.build({ type: 'm.room.topic', sender: bob, stateKey: '', content: { topic: 'mine' } });
+      const rename = await room.build({ type: 'm.room.member', sender: bob, stateKey: bob, content: { membership: 'join', displayname: 'Robert' } });
+      const pdus = await sent(room, `v${roomVersion}`, [topic.pdu, rename.pdu]);
+      assert.match(pdus[topic.eventId]?.error ?? '', /Rejected/);
+      assert.deepEqual(pdus[rename.eventId], {});
+      const message = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: `in v${roomVersion}` } });
+      const forged = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'forged' }, key: generateSigningKey('remote1') });
+      const more = await sent(room, `v${roomVersion}-msg`, [message.pdu, forged.pdu]);
+      assert.deepEqual(more[message.eventId], {});
+      assert.match(more[forged.eventId]?.error ?? '', /signature/);
+      assert.equal((await room.state()).get(`m.room.member\u0000${bob}`), rename.eventId);
+      const seen = await timeline(room);
+      assert.deepEqual(seen.at(-1)?.content['body'], `in v${roomVersion}`);
+      assert.ok(!seen.some((e) => e.event_id === topic.eventId || e.event_id === forged.eventId));
+    });
+  }
 });
