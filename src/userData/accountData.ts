@@ -47,12 +47,12 @@ export class AccountDataService {
    * Reads and rewrites one type in one transaction (tags: adding one must not lose a concurrent other). `update`
    * returns null to leave it unchanged.
    */
-  async update(userId: string, roomId: string, type: string, update: (current: JsonObject | null) => JsonObject | null | Promise<JsonObject | null>): Promise<void> {
+  async update(userId: string, roomId: string, type: string, update: (current: JsonObject | null) => JsonObject | null): Promise<void> {
     await this.writer.write(async (tx: Transaction, id) => {
       const store = new AccountDataStore(tx);
       // Serialises concurrent updates of the same user's account data.
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1::text))', [`account_data:${userId}`]);
-      const next = await update(await store.get(userId, roomId, type));
+      const next = update(await store.get(userId, roomId, type));
       if (next === null) return { result: undefined, audience: {} };
       await store.put(userId, roomId, type, next, id);
       return { result: undefined, audience: { users: [userId] } };

@@ -73,14 +73,10 @@ export class ReceiptService {
   }
 
   private async setFullyRead(userId: string, roomId: string, event: StoredEvent): Promise<void> {
-    await this.accountData.update(userId, roomId, FULLY_READ, async (current) => {
-      const currentId = current?.['event_id'];
-      if (typeof currentId === 'string') {
-        const previous = await this.access.events.getEvent(currentId);
-        if (previous && previous.streamOrdering >= event.streamOrdering) return null;
-      }
-      return { event_id: event.eventId };
-    });
+    const currentId = (await this.accountData.get(userId, roomId, FULLY_READ))?.['event_id'];
+    const current = typeof currentId === 'string' ? await this.access.events.getEvent(currentId) : null;
+    if (current && current.streamOrdering >= event.streamOrdering) return;
+    await this.accountData.set(userId, roomId, FULLY_READ, { event_id: event.eventId });
   }
 
   readUpTo(userId: string, roomIds: readonly string[]): Promise<Map<string, number>> {
