@@ -53,6 +53,8 @@ export interface FederatedRoom {
   send(txnId: string, pdus: JsonObject[], options?: { edus?: JsonValue[]; body?: unknown; authorization?: string }): Promise<{ status: number; body: unknown }>;
   /** The room's current state as type\0key -> event id. */
   state(): Promise<Map<string, string>>;
+  /** Joins a remote user the way servers do: make_join, then v2 send_join with the signed template. */
+  joinThroughSendJoin(userId: string): Promise<{ eventId: string; response: JsonObject }>;
 }
 
 export async function startFederatedRoom(
@@ -137,5 +139,38 @@ export async function startFederatedRoom(
     });
   };
 
-  return { troupe, remote, alice, roomId, version, store, user: (localpart) => `@${localpart}:${remote.serverName}`, build, send, state };
+  const signedRequest = async (method: string, uri: string, content?: JsonValue) => {
+    const res = await httpsJson(`${federationUrl}${uri}`, {
+      ca: certificate.cert,
+      method,
+      headers: { authorization: remote.sign(method, uri, troupe.serverName, content) },
+      ...(content !== undefined ? { body: content } : {}),
+    });
+    if (res.status !== 200) throw new Error(`${method} ${uri}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as JsonObject;
+  };
+  const joinThroughSendJoin = async (userId: string) => {
+    const versions = Array.from({ length: 12 }, (_, i) => `ver=${i + 1}`).join('&');
+    const made = await signedRequest('GET', `/_matrix/federation/v1/make_join/${encodeURIComponent(roomId)}/${encodeURIComponent(userId)}?${versions}`);
+    const template = { ...(made['event'] as JsonObject), origin_server_ts: Date.now() };
+    if (version.eventFormat === 1) template['event_id'] = `$${randomBytes(9).toString('base64url')}:${remote.serverName}`;
+    const signed = signEvent(template, version, remote.serverName, remote.key);
+    const eventId = computeEventId(signed, version);
+    const response = await signedRequest('PUT', `/_matrix/federation/v2/send_join/${encodeURIComponent(roomId)}/${encodeURIComponent(eventId)}`, signed);
+    return { eventId, response };
+  };
+
+  return {
+    troupe,
+    remote,
+    alice,
+    roomId,
+    version,
+    store,
+    user: (localpart) => `@${localpart}:${remote.serverName}`,
+    build,
+    send,
+    state,
+    joinThroughSendJoin,
+  };
 }

@@ -37,11 +37,12 @@ async function count(room: FederatedRoom, table: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
+/** bob of the remote server joins through make_join and send_join, as servers do. */
 async function joinBob(room: FederatedRoom): Promise<string> {
   const bob = room.user('bob');
-  const join = await room.build({ type: 'm.room.member', sender: bob, stateKey: bob, content: { membership: 'join' } });
-  assert.deepEqual(await sent(room, 'join-bob', [join.pdu]), { [join.eventId]: {} });
-  return join.eventId;
+  const { eventId } = await room.joinThroughSendJoin(bob);
+  assert.equal((await room.state()).get(`m.room.member\u0000${bob}`), eventId);
+  return eventId;
 }
 
 forEachBackend('federation /send', (backend) => {
