@@ -11,6 +11,7 @@ import type { ActorsPort } from '../admin/actorsPort.ts';
 import type { TroupeMetrics } from '../metrics/metrics.ts';
 import type { FederationServices } from '../federation/index.ts';
 import type { RemoteEventHandler } from '../federation/inbound/accept.ts';
+import type { InviteReceiver } from '../federation/serving/invite.ts';
 import type { UserData } from '../sync/userDataSource.ts';
 import { PostgresDeviceStore, type DeviceStore } from '../storage/devices.ts';
 import { PostgresUserStore, type UserStore } from '../storage/users.ts';
@@ -37,6 +38,8 @@ export interface HttpContext {
   federation?: FederationServices;
   /** Checks and stores PDUs received from other servers (src/federation/inbound); present with `federation`. */
   remoteEvents?: RemoteEventHandler;
+  /** Invites of our users from other servers (src/federation/serving/invite.ts); present with `federation`. */
+  invites?: InviteReceiver;
   /** Application services: as_token owners and homeserver -> service requests (absent: none registered). */
   appservices?: Appservices;
   /** Milliseconds since the Unix epoch; tests may pin it. */
@@ -51,11 +54,12 @@ export type HttpContextParts = Omit<HttpContext, 'users' | 'devices' | 'authenti
 export function createHttpContext(parts: HttpContextParts): HttpContext {
   const now = parts.now ?? Date.now;
   const devices = new PostgresDeviceStore(parts.db);
+  const users = new PostgresUserStore(parts.db);
   return {
     ...parts,
     now,
-    users: new PostgresUserStore(parts.db),
+    users,
     devices,
-    authenticate: (request) => authenticate(request, devices, now()),
+    authenticate: (request) => authenticate(request, devices, now(), { appservices: parts.appservices, users }),
   };
 }

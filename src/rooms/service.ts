@@ -190,18 +190,30 @@ export class RoomService {
   }
 
   /** Sends a message event with the device's txn id; the same txn id gives back the same event id. */
-  async send(requester: Requester, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
+  async send(requester: Requester, roomId: string, type: string, content: JsonObject, txnId: string, ts?: number): Promise<string> {
     // The writer looks the txn id up (once per batch) and answers an unknown room with M_FORBIDDEN.
-    const persisted = await this.writer.submit(roomId, { type, sender: requester.userId, content, txn: { deviceId: requester.deviceId, txnId } });
+    const persisted = await this.writer.submit(roomId, {
+      type,
+      sender: requester.userId,
+      content,
+      txn: { deviceId: requester.deviceId, txnId },
+      ...(ts !== undefined ? { originServerTs: ts } : {}),
+    });
     return persisted.eventId;
   }
 
-  async sendState(requester: Requester, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+  async sendState(requester: Requester, roomId: string, type: string, stateKey: string, content: JsonObject, ts?: number): Promise<string> {
     await this.requireRoom(roomId);
     // m.room.member through /state is allowed (clients set their per-room profile this way); the auth rules decide.
     if (type === 'm.room.create') throw roomForbidden('The create event cannot be changed');
     if (type === 'm.room.canonical_alias' && stateKey === '') await this.aliases.checkCanonicalAlias(roomId, content);
-    const persisted = await this.writer.submit(roomId, { type, sender: requester.userId, stateKey, content });
+    const persisted = await this.writer.submit(roomId, {
+      type,
+      sender: requester.userId,
+      stateKey,
+      content,
+      ...(ts !== undefined ? { originServerTs: ts } : {}),
+    });
     return persisted.eventId;
   }
 

@@ -38,6 +38,8 @@ export interface EventDraft {
   content: JsonObject;
   /** m.room.redaction: the event redacted (top level before v11, in content from v11). */
   redacts?: string;
+  /** origin_server_ts instead of now: an application service's `ts` query parameter. */
+  originServerTs?: number;
   /** The sending device's transaction id: the same (user, device, txnId) gives the same event. */
   txn?: { deviceId: string; txnId: string };
 }
@@ -309,7 +311,7 @@ export class RoomWriter {
       sender: draft.sender,
       content,
       depth,
-      origin_server_ts: now,
+      origin_server_ts: draft.originServerTs ?? now,
     };
     if (!(v.roomIdFromCreateEvent && draft.type === 'm.room.create')) pdu['room_id'] = roomId;
     if (draft.stateKey !== undefined) pdu['state_key'] = draft.stateKey;

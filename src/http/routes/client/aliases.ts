@@ -8,6 +8,7 @@ import { MatrixError, invalidParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { CLIENT_V3, params, roomCall, roomIdParam } from './rooms.ts';
+import { refuseExclusiveAlias, resolveAlias } from './appservice.ts';
 
 const SET_ALIAS_SCHEMA = {
   type: 'object',
@@ -33,17 +34,20 @@ export function registerAliases(app: FastifyInstance, ctx: HttpContext): void {
   route(app, `${CLIENT_V3}/directory/room/:roomAlias`, {
     GET: async (request) => {
       const alias = roomAliasParam(request, ctx);
-      const resolved = await roomCall(() => aliases.resolve(alias));
+      const resolved = await roomCall(() => resolveAlias(ctx, alias));
       return { room_id: resolved.roomId, servers: resolved.servers };
     },
     PUT: async (request) => {
-      const { userId } = await ctx.authenticate(request);
+      const requester = await ctx.authenticate(request);
+      const { userId } = requester;
       const alias = roomAliasParam(request, ctx);
       const body = parseBody<{ room_id: string }>(SET_ALIAS_SCHEMA, request.body);
       if (!isRoomId(body.room_id)) {
         throw invalidParam(`room_id: ${body.room_id} is not a valid room id`);
       }
+      refuseExclusiveAlias(ctx, requester, alias);
       await roomCall(() => aliases.create(userId, aliases.parseLocalAlias(alias), body.room_id));
+      ctx.appservices?.roomAliasesChanged(body.room_id);
       return {};
     },
     DELETE: async (request) => {
@@ -51,6 +55,7 @@ export function registerAliases(app: FastifyInstance, ctx: HttpContext): void {
       const alias = roomAliasParam(request, ctx);
       const user = await ctx.users.getUser(userId);
       const roomId = await roomCall(() => aliases.delete(userId, alias, user?.admin === true));
+      ctx.appservices?.roomAliasesChanged(roomId);
       await dropFromCanonicalAlias(ctx, userId, roomId, alias);
       return {};
     },

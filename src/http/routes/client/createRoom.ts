@@ -6,6 +6,7 @@ import { MatrixError } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { CLIENT_V3, roomCall } from './rooms.ts';
+import { refuseExclusiveAlias } from './appservice.ts';
 
 const CREATE_ROOM_SCHEMA = {
   type: 'object',
@@ -35,8 +36,12 @@ const CREATE_ROOM_SCHEMA = {
 export function registerCreateRoom(app: FastifyInstance, ctx: HttpContext): void {
   route(app, `${CLIENT_V3}/createRoom`, {
     POST: async (request) => {
-      const { userId } = await ctx.authenticate(request);
+      const requester = await ctx.authenticate(request);
+      const { userId } = requester;
       const body = parseBody<CreateRoomRequest & { invite_3pid?: unknown[] }>(CREATE_ROOM_SCHEMA, request.body === undefined ? {} : request.body);
+      if (typeof body.room_alias_name === 'string') {
+        refuseExclusiveAlias(ctx, requester, `#${body.room_alias_name}:${ctx.config.serverName}`);
+      }
       if (body.invite_3pid !== undefined && body.invite_3pid.length > 0) {
         throw new MatrixError(400, 'M_UNRECOGNIZED', 'invite_3pid is not supported by this server yet');
       }

@@ -28,6 +28,7 @@ import { registerReceipts } from './receipts.ts';
 import { registerTyping } from './typing.ts';
 import { registerPresence } from './presence.ts';
 import { registerToDevice } from './toDevice.ts';
+import { registerAppservice } from './appservice.ts';
 
 export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): void {
   registerVersions(app);
@@ -57,4 +58,5 @@ export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): vo
   registerTyping(app, ctx);
   registerPresence(app, ctx);
   registerToDevice(app, ctx);
+  registerAppservice(app, ctx);
 }

@@ -6,6 +6,7 @@ import { MatrixError } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { roomAliasParam } from './aliases.ts';
+import { resolveAlias } from './appservice.ts';
 import { CLIENT_V3, params, roomCall, roomIdParam } from './rooms.ts';
 
 const REASON_SCHEMA = { type: 'object', properties: { reason: { type: 'string' } } } as const;
@@ -35,7 +36,7 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
         const { userId } = await ctx.authenticate(request);
         const target = params(request)['roomIdOrAlias'] ?? '';
         const roomId = target.startsWith('#')
-          ? (await roomCall(() => ctx.rooms.aliases.resolve(roomAliasParam(request, ctx, 'roomIdOrAlias')))).roomId
+          ? (await roomCall(() => resolveAlias(ctx, roomAliasParam(request, ctx, 'roomIdOrAlias')))).roomId
           : roomIdParam(request, 'roomIdOrAlias');
         const body = parseBody<{ reason?: string }>(REASON_SCHEMA, request.body === undefined ? {} : request.body);
         await roomCall(() => ctx.rooms[action](userId, roomId, body.reason));

@@ -8,6 +8,7 @@ import { PostgresProfileStore } from '../../../storage/profiles.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, badJson, forbidden, invalidParam, missingParam, notFound, notJson } from '../../errors.ts';
 import { route } from '../../routes.ts';
+import { userExistsPerAppservice } from './appservice.ts';
 
 const KEY_PATTERN = /^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$/;
 const MAX_KEY_BYTES = 255;
@@ -42,7 +43,9 @@ export function registerProfile(app: FastifyInstance, ctx: HttpContext): void {
 
   async function localUser(userId: string): Promise<void> {
     if (!isValidUserId(userId)) throw invalidParam('Invalid user id');
-    if (!userId.endsWith(`:${ctx.config.serverName}`) || !(await ctx.users.getUser(userId))) throw notFound('Profile not found');
+    if (!userId.endsWith(`:${ctx.config.serverName}`)) throw notFound('Profile not found');
+    // An unknown user in an application service's namespace: the service may create them when asked.
+    if (!(await ctx.users.getUser(userId)) && !(await userExistsPerAppservice(ctx, userId))) throw notFound('Profile not found');
   }
 
   async function ownProfile(request: Parameters<typeof ctx.authenticate>[0], userId: string, key: string): Promise<void> {

@@ -2,6 +2,7 @@
 // Guests are refused; a registration_token stage is not offered (not implemented).
 import type { FastifyInstance } from 'fastify';
 import { issueLogin, type IssuedLogin } from '../../../auth/login.ts';
+import { onDevicesChanged, runListeners } from '../../../auth/hooks.ts';
 import { hashPassword } from '../../../auth/passwords.ts';
 import { dummyStage, requireUserInteractiveAuth } from '../../../auth/uia.ts';
 import { localpartForUsername } from '../../../auth/usernames.ts';
@@ -15,6 +16,7 @@ import type { HttpContext } from '../../context.ts';
 import { MatrixError, forbidden, invalidParam, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
+import { isAppserviceRegistration, refuseExclusiveUser, registerAppserviceUser } from './appservice.ts';
 
 interface RegisterBody {
   auth?: unknown;
@@ -81,7 +83,7 @@ export async function createAccount(ctx: HttpContext, account: NewAccount): Prom
   const userId = `@${account.localpart}:${ctx.config.serverName}`;
   const now = ctx.now();
   try {
-    return await ctx.db.transaction(async (tx: Queryable) => {
+    const created = await ctx.db.transaction(async (tx: Queryable) => {
       const accounts = new PostgresAccountStore(tx);
       // Ids differing only in case would be one user to Synapse-style case-insensitive login.
       if (await accounts.isUserIdTaken(userId)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
@@ -90,6 +92,8 @@ export async function createAccount(ctx: HttpContext, account: NewAccount): Prom
       const login = account.login ? await issueLogin(tx, { userId, ...account.login, now }) : null;
       return { userId, login };
     });
+    if (created.login) await runListeners(ctx, onDevicesChanged, userId, [created.login.device_id]);
+    return created;
   } catch (error) {
     if (isUniqueViolation(error)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
     throw error;
@@ -111,6 +115,8 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
       const kind = (request.query as Record<string, unknown>)['kind'];
       if (kind !== undefined && kind !== 'user' && kind !== 'guest') throw invalidParam('kind: must be "user" or "guest"');
       if (kind === 'guest') throw new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access is not enabled on this server');
+      // Application services register their users whether or not open registration is enabled.
+      if (isAppserviceRegistration(request.body)) return registerAppserviceUser(ctx, request);
       if (!ctx.config.enableRegistration) throw forbidden('Registration is disabled');
       const body = parseBody<RegisterBody>(registerSchema, request.body);
       checkDeviceFields(body);
@@ -120,6 +126,7 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
       let localpart: string | undefined;
       if (body.username !== undefined) {
         localpart = localpartForUsername(body.username, ctx.config.serverName);
+        refuseExclusiveUser(ctx, `@${localpart}:${ctx.config.serverName}`);
         if (await new PostgresAccountStore(ctx.db).isUserIdTaken(`@${localpart}:${ctx.config.serverName}`)) {
           throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
         }
@@ -156,6 +163,7 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
       if (typeof username !== 'string') throw invalidParam('username: must be given once');
       checkParam('username', username);
       const localpart = localpartForUsername(username, ctx.config.serverName);
+      refuseExclusiveUser(ctx, `@${localpart}:${ctx.config.serverName}`);
       if (await new PostgresAccountStore(ctx.db).isUserIdTaken(`@${localpart}:${ctx.config.serverName}`)) {
         throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
       }

@@ -7,6 +7,7 @@ import { invalidParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { CLIENT_V3, eventIdParam, params, roomCall, roomIdParam } from './rooms.ts';
+import { appserviceTs } from './appservice.ts';
 
 const ANY_OBJECT = { type: 'object' } as const;
 const REDACT_SCHEMA = { type: 'object', properties: { reason: { type: 'string' } } } as const;
@@ -25,7 +26,8 @@ export function registerSend(app: FastifyInstance, ctx: HttpContext): void {
       const type = textParam(params(request)['eventType'], 'eventType');
       const txnId = textParam(params(request)['txnId'], 'txnId');
       const content = parseBody<JsonObject>(ANY_OBJECT, request.body);
-      return roomCall(async () => ({ event_id: await ctx.rooms.send(requester, roomId, type, content, txnId) }));
+      const ts = appserviceTs(request, requester);
+      return roomCall(async () => ({ event_id: await ctx.rooms.send(requester, roomId, type, content, txnId, ts) }));
     },
   });
 

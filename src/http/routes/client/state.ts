@@ -7,6 +7,7 @@ import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { CLIENT_V3, params, query, roomCall, roomIdParam } from './rooms.ts';
 import { textParam } from './send.ts';
+import { appserviceTs } from './appservice.ts';
 
 const ANY_OBJECT = { type: 'object' } as const;
 
@@ -17,7 +18,8 @@ export function registerState(app: FastifyInstance, ctx: HttpContext): void {
     const type = textParam(params(request)['eventType'], 'eventType');
     const stateKey = params(request)['stateKey'] ?? '';
     const content = parseBody<JsonObject>(ANY_OBJECT, request.body);
-    return roomCall(async () => ({ event_id: await ctx.rooms.sendState(requester, roomId, type, stateKey, content) }));
+    const ts = appserviceTs(request, requester);
+    return roomCall(async () => ({ event_id: await ctx.rooms.sendState(requester, roomId, type, stateKey, content, ts) }));
   };
   const get: RouteHandlerMethod = async (request) => {
     const requester = await ctx.authenticate(request);
