@@ -346,4 +346,37 @@ forEachBackend('federation /send', (backend) => {
       assert.ok(!seen.some((e) => e.event_id === topic.eventId || e.event_id === forged.eventId));
     });
   }
+
+  test('local sends and remote transactions into one room at the same time: the DAG and the state stay whole', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const before = await count(room, 'events');
+    // Every remote event builds on what the remote saw before any of this: they land on branches of their own.
+    const remote = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: `remote ${i}` } })),
+    );
+    const path = (i: number) => `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/send/m.room.message/local${i}`;
+    const [sends, transactions] = await Promise.all([
+      Promise.all(Array.from({ length: 20 }, (_, i) => room.troupe.request('PUT', path(i), { token: room.alice.accessToken, body: { msgtype: 'm.text', body: `local ${i}` } }))),
+      Promise.all(remote.map((r, i) => room.send(`concurrent-${i}`, [r.pdu]))),
+    ]);
+    for (const res of sends) assert.equal(res.status, 200, JSON.stringify(res.body));
+    remote.forEach((r, i) => assert.deepEqual(transactions[i], { status: 200, body: { pdus: { [r.eventId]: {} } } }));
+    assert.equal(await count(room, 'events'), before + 25);
+
+    const { rows: dangling } = await room.troupe.running.db.query(
+      'SELECT x.event_id, x.prev_event_id FROM event_edges x LEFT JOIN events e ON e.event_id = x.prev_event_id WHERE e.event_id IS NULL',
+    );
+    assert.deepEqual(dangling, [], 'every prev event is stored');
+    const extremities = (await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId).sort();
+    const last = await room.troupe.request('PUT', path(99), { token: room.alice.accessToken, body: { msgtype: 'm.text', body: 'after' } });
+    const lastEvent = await room.store.getEvent((last.body as { event_id: string }).event_id);
+    assert.deepEqual([...(lastEvent?.pdu['prev_events'] as string[])].sort(), extremities, 'our next event joins every branch');
+    assert.deepEqual((await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId), [lastEvent?.eventId]);
+    // "State at stream position" still holds at the newest position.
+    const current = (await room.store.currentState(room.roomId)).map((e) => e.eventId).sort();
+    const atNewest = (await room.store.stateAt(room.roomId, await room.store.maxStreamOrdering())).map((e) => e.eventId).sort();
+    assert.deepEqual(atNewest, current);
+  });
 });
