@@ -23,6 +23,7 @@ import { createActorInspection, startInspectorRelay, type InspectorRelay } from 
 import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
 import { createFederation, type FederationServices } from './federation/index.ts';
 import { RemoteEventHandler } from './federation/inbound/accept.ts';
+import { InviteReceiver } from './federation/serving/invite.ts';
 import { EventStore } from './storage/events.ts';
 import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
@@ -180,7 +181,16 @@ export async function startServer(config: Config, logger: Logger, options: Start
       logger: logger.child({ component: 'federation-inbound' }),
       now: Date.now,
     });
-    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, userData, actors: admin, metrics, federation, remoteEvents, appservices: appserviceApi });
+    const invites = new InviteReceiver({
+      db,
+      writes: roomWriter,
+      keys: federation.keyring,
+      notifier: actors.notifier,
+      serverName: config.serverName,
+      signingKey,
+      now: Date.now,
+    });
+    const context = createHttpContext({ config, logger, db, signingKey, notifier: actors.notifier, rooms, userData, actors: admin, metrics, federation, remoteEvents, invites, appservices: appserviceApi });
 
     const https = config.tls
       ? { cert: await readFile(config.tls.certificatePath), key: await readFile(config.tls.privateKeyPath) }

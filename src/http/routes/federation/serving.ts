@@ -7,6 +7,7 @@ import type { HttpContext } from '../../context.ts';
 import { registerFederationDeviceRoutes } from './devices.ts';
 import { registerFederationDirectoryRoutes } from './directory.ts';
 import { registerFederationEventRoutes } from './events.ts';
+import { registerFederationInviteRoute } from './invite.ts';
 import { registerFederationMembershipRoutes } from './membership.ts';
 
 export function registerFederationServingRoutes(scope: FastifyInstance, ctx: HttpContext): void {
@@ -26,4 +27,5 @@ export function registerFederationServingRoutes(scope: FastifyInstance, ctx: Htt
     });
     registerFederationMembershipRoutes(scope, { events: ctx.rooms.events, membership, serverName: ctx.config.serverName, now: ctx.now });
   }
+  if (ctx.invites) registerFederationInviteRoute(scope, ctx.invites);
 }
