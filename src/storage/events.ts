@@ -162,7 +162,8 @@ export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<
   // CASE over a subquery is not folded at plan time, so the division only happens when the count is short).
   const check = txns.length > 0 ? `SELECT 1 / (CASE WHEN (SELECT count(*) FROM tx) = ${p(txns.length, 'bigint')} THEN 1 ELSE 0 END)` : 'SELECT 1';
   try {
-    await q.query(`WITH ${parts.join(',\n')} ${check}`, params);
+    const sql = `WITH ${parts.join(',\n')} ${check}`;
+    await q.query(sql, params, { prepareAs: batchStatementName(sql) });
   } catch (error) {
     if ((error as { code?: unknown }).code === DIVISION_BY_ZERO) throw new DuplicateTxnError();
     throw error;
@@ -170,6 +171,18 @@ export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<
 }
 
 const DIVISION_BY_ZERO = '22012';
+
+// The batch statement has one text per combination of its optional parts (at most 2^7), each kept prepared on
+// PostgreSQL's connections: parsing and planning it again for every batch cost more than running it.
+const batchStatementNames = new Map<string, string>();
+function batchStatementName(sql: string): string {
+  let name = batchStatementNames.get(sql);
+  if (name === undefined) {
+    name = `event_batch_${batchStatementNames.size}`;
+    batchStatementNames.set(sql, name);
+  }
+  return name;
+}
 
 /** A batch carried a (user, device, txn id) that was already used; nothing of the batch was written. */
 export class DuplicateTxnError extends Error {

@@ -1,6 +1,6 @@
 // The Database port on a PostgreSQL server, through a `pg` Pool (plus one dedicated connection for LISTEN).
 import pg from 'pg';
-import type { Database, QueryResult, Transaction } from './database.ts';
+import type { Database, QueryOptions, QueryResult, Transaction } from './database.ts';
 import { databaseErrorCode, DatabaseUsageError } from './errors.ts';
 import { silentLogger, type StorageLogger } from './logger.ts';
 import {
@@ -53,6 +53,12 @@ export function describePostgresUrl(url: string): { host: string; port: string; 
   }
 }
 
+/** pg's query config: a named (prepared once per connection) statement when asked for. */
+function statement(sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  const values = params as unknown[] | undefined;
+  return options?.prepareAs !== undefined ? { name: options.prepareAs, text: sql, values } : { text: sql, values };
+}
+
 function toResult<Row>(r: pg.QueryResult): QueryResult<Row> {
   return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
 }
@@ -94,9 +100,9 @@ class PostgresDatabase implements Database {
     this.#listener = new PgListener(client, options.listenReconnectDelayMs ?? 1000, this.#logger);
   }
 
-  async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+  async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> {
     assertNotInsideTransaction(this, 'query');
-    return toResult<Row>(await this.#pool.query(sql, params as unknown[] | undefined));
+    return toResult<Row>(await this.#pool.query(statement(sql, params, options)));
   }
 
   poolUsage(): { total: number; idle: number; waiting: number } {
@@ -115,8 +121,8 @@ class PostgresDatabase implements Database {
       return client;
     };
     const tx: Transaction = {
-      query: async <Row>(sql: string, params?: readonly unknown[]) =>
-        toResult<Row>(await use().query(sql, params as unknown[] | undefined)),
+      query: async <Row>(sql: string, params?: readonly unknown[], options?: QueryOptions) =>
+        toResult<Row>(await use().query(statement(sql, params, options))),
       exec: async (sql: string) => {
         await use().query(sql);
       },
