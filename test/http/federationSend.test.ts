@@ -70,10 +70,16 @@ forEachBackend('federation /send', (backend) => {
     assert.equal((await room.state()).get(`m.room.member\u0000${bob}`), join.eventId);
 
     const events = await count(room, 'events');
+    // A copy sent while the first is still being processed gets the same answer too.
+    const fresh = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'once' } });
+    const copies = await Promise.all([room.send('txn2', [fresh.pdu]), room.send('txn2', [fresh.pdu])]);
+    assert.deepEqual(copies, [0, 1].map(() => ({ status: 200, body: { pdus: { [fresh.eventId]: {} } } })));
+    assert.equal(await count(room, 'events'), events + 1);
+    assert.equal(await count(room, 'federation_inbound_transactions'), 2);
     const again = await room.send('txn1', txn);
     assert.deepEqual(again, { status: 200, body: { pdus } });
-    assert.equal(await count(room, 'events'), events, 'nothing stored twice');
-    assert.equal(await count(room, 'federation_inbound_transactions'), 1);
+    assert.equal(await count(room, 'events'), events + 1, 'nothing stored twice');
+    assert.equal(await count(room, 'federation_inbound_transactions'), 2);
 
     // Our user answers on top of the remote events.
     const reply = await room.troupe.request('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/send/m.room.message/r1`, {
@@ -82,7 +88,7 @@ forEachBackend('federation /send', (backend) => {
     });
     assert.equal(reply.status, 200);
     const stored = await room.store.getEvent((reply.body as { event_id: string }).event_id);
-    assert.deepEqual(stored?.pdu['prev_events'], [secondMsg.eventId]);
+    assert.deepEqual(stored?.pdu['prev_events'], [fresh.eventId]);
   });
 
   test('a forged signature is dropped, an event the auth rules refuse is rejected, a bad content hash is redacted', async (t) => {
