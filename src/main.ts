@@ -24,6 +24,7 @@ import { createMetrics, type TroupeMetrics } from './metrics/metrics.ts';
 import { createFederation, type FederationServices } from './federation/index.ts';
 import { RemoteEventHandler } from './federation/inbound/accept.ts';
 import { InviteReceiver } from './federation/serving/invite.ts';
+import { RemoteInviteRejecter } from './federation/serving/inviteRejection.ts';
 import { EventStore } from './storage/events.ts';
 import { RoomWriter } from './rooms/writer.ts';
 import { RoomService } from './rooms/service.ts';
@@ -162,6 +163,16 @@ export async function startServer(config: Config, logger: Logger, options: Start
       serverName: config.serverName,
       now: Date.now,
       ignoredUsers: (userId) => userData.ignoredUsers(userId),
+      remoteInvites: new RemoteInviteRejecter({
+        db,
+        writes: roomWriter,
+        fetcher: federation.fetcher,
+        notifier: actors.notifier,
+        serverName: config.serverName,
+        signingKey,
+        logger: logger.child({ component: 'federation-invites' }),
+        now: Date.now,
+      }),
     });
     const admin = createAdminPort(actors);
     const metrics = createMetrics({ actors: admin, ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() } : {}) });

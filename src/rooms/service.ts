@@ -46,6 +46,14 @@ export interface RoomServiceOptions {
   now(): number;
   /** Users whose events `userId` ignores (m.ignored_user_list): their non-state events are never served. */
   ignoredUsers?: (userId: string) => Promise<ReadonlySet<string>>;
+  /** Invites from other servers into rooms we hold no state of: leaving one rejects it through the inviting server. */
+  remoteInvites?: RemoteInvites;
+}
+
+export interface RemoteInvites {
+  /** Non-null when the user's membership in the room is such an invite. */
+  remoteInvite(userId: string, roomId: string): Promise<unknown>;
+  reject(userId: string, roomId: string, reason?: string): Promise<void>;
 }
 
 export interface MessagesQuery {
@@ -74,9 +82,11 @@ export class RoomService {
   private readonly now: () => number;
   private readonly profiles: PostgresProfileStore;
   private readonly ignoredUsers: (userId: string) => Promise<ReadonlySet<string>>;
+  private readonly remoteInvites: RemoteInvites | undefined;
 
   constructor(opts: RoomServiceOptions) {
     this.ignoredUsers = opts.ignoredUsers ?? (async () => new Set());
+    this.remoteInvites = opts.remoteInvites;
     this.events = new EventStore(opts.db);
     this.profiles = new PostgresProfileStore(opts.db);
     this.writer = opts.writer;
@@ -278,6 +288,9 @@ export class RoomService {
 
   async leave(userId: string, roomId: string, reason?: string): Promise<void> {
     await this.requireRoom(roomId);
+    if (this.remoteInvites && (await this.remoteInvites.remoteInvite(userId, roomId)) !== null) {
+      return this.remoteInvites.reject(userId, roomId, reason);
+    }
     const current = await this.events.currentStateEvent(roomId, 'm.room.member', userId);
     const membership = current?.pdu['content'] && isJsonObject(current.pdu['content']) ? current.pdu['content']['membership'] : undefined;
     if (membership === 'leave') return;

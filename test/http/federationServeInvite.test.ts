@@ -126,4 +126,68 @@ forEachBackend('federation serving: invites', (backend) => {
     const { rows } = await h.troupe.running.db.query('SELECT 1 FROM local_memberships WHERE user_id = $1', [alice.userId]);
     assert.equal(rows.length, 0);
   });
+
+  test('rejecting a remote invite: make_leave/send_leave through the inviting server, or locally when it refuses', async (t) => {
+    const h = await startServeHarness(t, backend, certificate);
+    const alice = await h.troupe.createUser('alice');
+    const invited = async () => {
+      const room = remoteRoom(h, alice.userId);
+      const res = await h.fed('PUT', `/_matrix/federation/v2/invite/${enc(room.roomId)}/${enc(room.invite.eventId)}`, {
+        room_version: '10',
+        event: room.invite.pdu,
+        invite_room_state: [room.create.pdu, room.name.pdu],
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return room;
+    };
+    const membership = async (roomId: string) =>
+      (
+        await h.troupe.running.db.query<{ membership: string }>('SELECT membership FROM local_memberships WHERE user_id = $1 AND room_id = $2', [
+          alice.userId,
+          roomId,
+        ])
+      ).rows[0]?.membership;
+
+    // The inviting server answers make_leave with a template and accepts the signed leave.
+    const room = await invited();
+    const sentLeaves: JsonObject[] = [];
+    h.remote.handlers.push((req, body) => {
+      if (req.method === 'GET' && req.url?.startsWith(`/_matrix/federation/v1/make_leave/${enc(room.roomId)}/`)) {
+        return {
+          status: 200,
+          body: {
+            room_version: '10',
+            event: { ...room.base, sender: alice.userId, type: 'm.room.member', state_key: alice.userId, content: { membership: 'leave' }, depth: 5, prev_events: [room.invite.eventId], auth_events: [room.create.eventId, room.invite.eventId] },
+          },
+        };
+      }
+      if (req.method === 'PUT' && req.url?.startsWith(`/_matrix/federation/v2/send_leave/${enc(room.roomId)}/`)) {
+        sentLeaves.push(JSON.parse(body) as JsonObject);
+        return { status: 200, body: {} };
+      }
+      return undefined;
+    });
+    const left = await h.client(alice, 'POST', `/_matrix/client/v3/rooms/${enc(room.roomId)}/leave`, { reason: 'no thanks' });
+    assert.equal(left.status, 200, JSON.stringify(left.body));
+    assert.equal(sentLeaves.length, 1);
+    const leave = sentLeaves[0] as JsonObject;
+    assert.deepEqual(leave['content'], { membership: 'leave', reason: 'no thanks' });
+    const ourKey = h.troupe.running.signingKey;
+    assert.ok(checkEventSignedBy(leave, V10, 'test.local', new Map([[ourKey.keyId, { key: ourKey.publicKey }]])).ok);
+    const sendLeave = h.remote.received.find((r) => r.method === 'PUT' && r.url.includes('/send_leave/'));
+    assert.ok(sendLeave?.url.endsWith(enc(computeEventId(leave, V10))), 'sent under its own event id');
+    assert.equal(await membership(room.roomId), 'leave');
+    const stored = await h.troupe.running.db.query<{ event_id: string }>('SELECT event_id FROM local_memberships WHERE user_id = $1 AND room_id = $2', [alice.userId, room.roomId]);
+    assert.equal(stored.rows[0]?.event_id, computeEventId(leave, V10), 'the leave the room has');
+
+    // A server that refuses: the invite is rejected here all the same.
+    const refused = await invited();
+    assert.equal(await membership(refused.roomId), 'invite');
+    const gone = await h.client(alice, 'POST', `/_matrix/client/v3/rooms/${enc(refused.roomId)}/leave`, {});
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
+    assert.equal(await membership(refused.roomId), 'leave');
+    const sync = await h.client(alice, 'GET', '/_matrix/client/v3/sync?timeout=0');
+    const rooms = (sync.body as JsonObject)['rooms'] as { invite?: Record<string, unknown> } | undefined;
+    assert.deepEqual(Object.keys(rooms?.invite ?? {}), [], 'no invite left');
+  });
 });
