@@ -52,6 +52,25 @@ export class PresenceStore {
     );
   }
 
+  /** Users not offline whose presence was last refreshed before `cutoff`. */
+  async staleUsers(cutoff: number, limit: number): Promise<string[]> {
+    const { rows } = await this.db.query<{ user_id: string }>(
+      "SELECT user_id FROM presence WHERE state <> 'offline' AND last_active_ts < $1 LIMIT $2",
+      [cutoff, limit],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
+  /** Sets the user offline under `streamId` if they are still stale; false when they came back meanwhile. */
+  async markOfflineIfStale(userId: string, cutoff: number, streamId: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE presence SET state = 'offline', currently_active = false, stream_id = $3
+        WHERE user_id = $1 AND state <> 'offline' AND last_active_ts < $2`,
+      [userId, cutoff, streamId],
+    );
+    return rowCount > 0;
+  }
+
   /** Presence of these users changed in (after, upTo]. */
   async changedAmong(userIds: readonly string[], after: number, upTo: number): Promise<PresenceRow[]> {
     if (userIds.length === 0) return [];

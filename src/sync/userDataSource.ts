@@ -11,11 +11,12 @@ import { PostgresUserStore } from '../storage/users.ts';
 import { AccountDataService } from '../userData/accountData.ts';
 import { DeviceListService } from '../userData/deviceLists.ts';
 import { RoomAccess } from '../userData/membership.ts';
-import { PresenceService } from '../userData/presence.ts';
+import { PresenceService, SWEEP_INTERVAL_MS } from '../userData/presence.ts';
 import { ReceiptService } from '../userData/receipts.ts';
 import { StreamWriter } from '../userData/streamWriter.ts';
 import { ToDeviceService } from '../userData/toDevice.ts';
-import { TypingService, realTypingClock, type TypingClock } from '../userData/typing.ts';
+import { realTimers, type Timers } from '../userData/timers.ts';
+import { TypingService } from '../userData/typing.ts';
 import type { RoomUserData, SyncUserData, UserDataRequest, UserDataResponse } from './userData.ts';
 
 /** The streams owned here; `push_rules` and `events` belong to others. */
@@ -31,8 +32,8 @@ export interface UserDataDeps {
   /** Boot positions from loadUserDataPositions (also part of the actor system's initial token). */
   positions: Record<UserDataStream, number>;
   now: () => number;
-  /** Typing expiry timers (default: real ones). */
-  typingClock?: TypingClock;
+  /** Timers for typing expiry and the presence sweep (default: real ones). */
+  timers?: Timers;
 }
 
 /** Everything /sync reads plus the services the routes write through. */
@@ -84,7 +85,8 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
   const access = new RoomAccess(shared, new EventStore(db));
   const accountData = new AccountDataService(db, writers.account_data);
   const receipts = new ReceiptService(db, writers.receipts, access, accountData, deps.now);
-  const typing = new TypingService(notifier, access, deps.typingClock ?? realTypingClock, positions.typing);
+  const timers = deps.timers ?? realTimers;
+  const typing = new TypingService(notifier, access, timers, positions.typing);
   const presence = new PresenceService({
     db,
     writer: writers.presence,
@@ -93,6 +95,22 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
     enabled: deps.presenceEnabled,
     now: deps.now,
   });
+  // Users who stopped syncing go offline; the sweep runs again after each run (never two at once).
+  let closed = false;
+  let cancelSweep = () => {};
+  const scheduleSweep = () => {
+    cancelSweep = timers.setTimer(SWEEP_INTERVAL_MS, () => {
+      presence
+        .sweep()
+        .catch((err: unknown) => {
+          if (!closed) deps.logger.warn({ err }, 'presence sweep failed');
+        })
+        .finally(() => {
+          if (!closed) scheduleSweep();
+        });
+    });
+  };
+  if (deps.presenceEnabled) scheduleSweep();
   const toDevice = new ToDeviceService(db, writers.to_device, deps.serverName, deps.logger);
   const deviceLists = new DeviceListService(db, writers.device_lists, shared);
 
@@ -112,6 +130,8 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
       typing: typing.position,
     }),
     close() {
+      closed = true;
+      cancelSweep();
       typing.close();
       for (const w of Object.values(writers)) w.close();
     },

@@ -2,7 +2,8 @@
 // room with them. Can be turned off in config: then nothing is stored, /sync's presence is empty and GET answers
 // offline, as Synapse does.
 import type { JsonObject } from '../protocol/json.ts';
-import type { Database } from '../storage/database.ts';
+import type { Database, Queryable } from '../storage/database.ts';
+import type { Audience } from '../streams/announcer.ts';
 import { PresenceStore, type PresenceRow, type PresenceValue } from '../storage/presence.ts';
 import type { SharedRoomStore } from '../storage/sharedRooms.ts';
 import type { UserStore } from '../storage/users.ts';
@@ -11,6 +12,14 @@ import type { StreamWriter } from './streamWriter.ts';
 
 /** A syncing user who is already online is written again only this long after their last write. */
 export const LAST_ACTIVE_GRANULARITY_MS = 60_000;
+/**
+ * A user whose presence nothing refreshed (a /sync refreshes it every LAST_ACTIVE_GRANULARITY_MS) for this long has
+ * stopped syncing: the sweep sets them offline. Kept in storage, so it holds across restarts.
+ */
+export const OFFLINE_AFTER_MS = 5 * 60_000;
+/** How often the sweep runs, and how many users it sets offline at most per run. */
+export const SWEEP_INTERVAL_MS = 60_000;
+const SWEEP_BATCH = 500;
 
 export interface PresenceStatus {
   presence: PresenceValue;
@@ -63,12 +72,23 @@ export class PresenceService {
   private async write(row: PresenceRow): Promise<void> {
     await this.writer.write(async (tx, id) => {
       await new PresenceStore(tx).put({ ...row, streamId: id });
-      const { rows } = await tx.query<{ room_id: string }>(
-        "SELECT room_id FROM local_memberships WHERE user_id = $1 AND membership = 'join'",
-        [row.userId],
-      );
-      return { result: undefined, audience: { users: [row.userId], rooms: rows.map((r) => r.room_id) } };
+      return { result: undefined, audience: await audienceOf(tx, row.userId) };
     });
+  }
+
+  /** Sets offline the users who stopped syncing; returns how many. */
+  async sweep(): Promise<number> {
+    if (!this.enabled) return 0;
+    const cutoff = this.now() - OFFLINE_AFTER_MS;
+    let count = 0;
+    for (const userId of await this.store.staleUsers(cutoff, SWEEP_BATCH)) {
+      const changed = await this.writer.write(async (tx, id) => {
+        if (!(await new PresenceStore(tx).markOfflineIfStale(userId, cutoff, id))) return { result: false, audience: {} };
+        return { result: true, audience: await audienceOf(tx, userId) };
+      });
+      if (changed) count++;
+    }
+    return count;
   }
 
   /** GET /presence/{userId}/status: yourself, or someone who shares a room with you. */
@@ -112,4 +132,10 @@ export class PresenceService {
       .filter((r) => !ignored.has(r.userId))
       .map((r) => ({ type: 'm.presence', sender: r.userId, content: this.status(r) as unknown as JsonObject }));
   }
+}
+
+/** Who hears of a user's presence: the user and the members of their joined rooms. */
+async function audienceOf(tx: Queryable, userId: string): Promise<Audience> {
+  const { rows } = await tx.query<{ room_id: string }>("SELECT room_id FROM local_memberships WHERE user_id = $1 AND membership = 'join'", [userId]);
+  return { users: [userId], rooms: rows.map((r) => r.room_id) };
 }

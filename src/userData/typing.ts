@@ -5,20 +5,7 @@ import type { JsonObject } from '../protocol/json.ts';
 import type { Notifier } from '../notifier.ts';
 import type { RoomAccess } from './membership.ts';
 import { userDataForbidden } from './errors.ts';
-
-/** Timers for expiry; tests inject a simulated one. */
-export interface TypingClock {
-  /** Calls `fire` after `ms`; returns a function that cancels it. */
-  setTimer(ms: number, fire: () => void): () => void;
-}
-
-export const realTypingClock: TypingClock = {
-  setTimer(ms, fire) {
-    const handle = setTimeout(fire, ms);
-    handle.unref();
-    return () => clearTimeout(handle);
-  },
-};
+import type { Timers } from './timers.ts';
 
 /** How long a user stays typing when the client gives no timeout (Synapse's default). */
 export const DEFAULT_TYPING_TIMEOUT_MS = 30_000;
@@ -34,13 +21,13 @@ interface RoomTyping {
 export class TypingService {
   private readonly rooms = new Map<string, RoomTyping>();
   private readonly notifier: Notifier;
-  private readonly clock: TypingClock;
+  private readonly clock: Timers;
   private readonly access: RoomAccess;
   private current: number;
   /** Where the counter started: a `since` below it was handed out by an earlier process. */
   private readonly start: number;
 
-  constructor(notifier: Notifier, access: RoomAccess, clock: TypingClock, initialPosition: number) {
+  constructor(notifier: Notifier, access: RoomAccess, clock: Timers, initialPosition: number) {
     this.notifier = notifier;
     this.access = access;
     this.clock = clock;

@@ -56,6 +56,29 @@ forEachBackend('presence over HTTP', (backend) => {
     assert.equal((unavailable[0]?.['content'] as Record<string, unknown>)['presence'], 'unavailable');
   });
 
+  test('users who stopped syncing are swept offline, and their room-mates hear of it', async () => {
+    const s = server();
+    const alice = await newUser(s, 'alice');
+    const bob = await newUser(s, 'bob');
+    const roomId = await createRoom(s, alice, { preset: 'public_chat' });
+    await join(s, bob, roomId);
+    await s.running.userData.syncing(alice.userId, 'online');
+    await s.running.userData.syncing(bob.userId, 'online');
+    // Alice's last refresh was ten minutes ago; Bob is still syncing.
+    await s.running.db.query('UPDATE presence SET last_active_ts = last_active_ts - 600000 WHERE user_id = $1', [alice.userId]);
+    const before = await collect(s, bob);
+    assert.ok((await s.running.userData.presence.sweep()) >= 1);
+    const after = await collect(s, bob, { since: before.to });
+    assert.deepEqual(
+      after.data.presence.map((e) => [e['sender'], (e['content'] as Record<string, unknown>)['presence']]),
+      [[alice.userId, 'offline']],
+    );
+    assert.equal((await call(s, 'GET', `${V3}/presence/${enc(bob.userId)}/status`, alice))['presence'], 'online');
+    const quiet = await collect(s, bob);
+    await s.running.userData.presence.sweep();
+    assert.deepEqual((await collect(s, bob, { since: quiet.to })).data.presence, [], 'offline users are not swept again');
+  });
+
   test('bad input: another user, unknown state, wrong types, invalid user id', async () => {
     const s = server();
     const alice = await newUser(s, 'alice');

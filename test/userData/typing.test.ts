@@ -4,9 +4,10 @@ import { test } from 'node:test';
 import type { Notifier, StreamNotification } from '../../src/notifier.ts';
 import type { RoomAccess } from '../../src/userData/membership.ts';
 import { UserDataError } from '../../src/userData/errors.ts';
-import { TypingService, type TypingClock } from '../../src/userData/typing.ts';
+import type { Timers } from '../../src/userData/timers.ts';
+import { TypingService } from '../../src/userData/typing.ts';
 
-class SimulatedTimers implements TypingClock {
+class SimulatedTimers implements Timers {
   now = 0;
   private timers: { at: number; fire: () => void; cancelled: boolean }[] = [];
   setTimer(ms: number, fire: () => void): () => void {
