@@ -35,6 +35,8 @@ export interface EventFields {
   /** The state (type\0key -> event id) to choose auth events from, instead of Troupe's current state. */
   authFrom?: Map<string, string>;
   depth?: number;
+  /** m.room.redaction: the event redacted (in content from room version 11). */
+  redacts?: string;
   /** Another signing key (a forged event). */
   key?: SigningKey;
 }
@@ -123,6 +125,10 @@ export async function startFederatedRoom(
       origin: remote.serverName,
     };
     if (fields.stateKey !== undefined) pdu['state_key'] = fields.stateKey;
+    if (fields.redacts !== undefined) {
+      if (version.redaction === 'v11') pdu['content'] = { ...fields.content, redacts: fields.redacts };
+      else pdu['redacts'] = fields.redacts;
+    }
     if (version.eventFormat === 1) pdu['event_id'] = `$${randomBytes(9).toString('base64url')}:${remote.serverName}`;
     const signed = signEvent(pdu, version, remote.serverName, fields.key ?? remote.key);
     return { pdu: signed, eventId: computeEventId(signed, version) };

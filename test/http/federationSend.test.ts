@@ -385,4 +385,55 @@ forEachBackend('federation /send', (backend) => {
     const atNewest = (await room.store.stateAt(room.roomId, await room.store.maxStreamOrdering())).map((e) => e.eventId).sort();
     assert.deepEqual(atNewest, current);
   });
+
+  test('remote membership of our users, redactions by power, and events citing a rejected auth event', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const carol = await room.troupe.createUser('carol');
+
+    // Anyone may invite (bob keeps power level 0); bob invites our carol: her membership row and /sync follow.
+    const levels = await room.troupe.request('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/state/m.room.power_levels/`, { token: room.alice.accessToken });
+    const lowered = await room.troupe.request('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/state/m.room.power_levels/`, {
+      token: room.alice.accessToken,
+      body: { ...(levels.body as JsonObject), invite: 0 },
+    });
+    assert.equal(lowered.status, 200, JSON.stringify(lowered.body));
+    const invite = await room.build({ type: 'm.room.member', sender: bob, stateKey: carol.userId, content: { membership: 'invite' } });
+    assert.deepEqual(await sent(room, 'invite', [invite.pdu]), { [invite.eventId]: {} });
+    const membership = await room.store.localMembership(carol.userId, room.roomId);
+    assert.equal(membership?.membership, 'invite');
+    const sync = await room.troupe.request('GET', '/_matrix/client/v3/sync', { token: carol.accessToken });
+    assert.equal(sync.status, 200);
+    assert.ok((sync.body as { rooms: { invite: Record<string, unknown> } }).rooms.invite[room.roomId], 'the invite is in carol\'s /sync');
+
+    // Redactions: bob may redact his own message, not alice's (he lacks the redact level).
+    const own = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'oops' } });
+    await sent(room, 'own', [own.pdu]);
+    const alices = await room.troupe.request('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/send/m.room.message/a1`, {
+      token: room.alice.accessToken,
+      body: { msgtype: 'm.text', body: 'mine' },
+    });
+    const aliceEventId = (alices.body as { event_id: string }).event_id;
+    const redactOwn = await room.build({ type: 'm.room.redaction', sender: bob, content: {}, redacts: own.eventId });
+    const redactAlice = await room.build({ type: 'm.room.redaction', sender: bob, content: {}, redacts: aliceEventId });
+    const redactions = await sent(room, 'redactions', [redactOwn.pdu, redactAlice.pdu]);
+    assert.deepEqual(redactions, { [redactOwn.eventId]: {}, [redactAlice.eventId]: {} });
+    assert.equal((await room.store.getEvent(own.eventId))?.redactedBy, redactOwn.eventId);
+    assert.equal((await room.store.getEvent(aliceEventId))?.redactedBy, null);
+
+    // bob gives himself power (rejected: he has none), then sets the topic citing that rejected event.
+    const state = await room.state();
+    const powerLevels = await room.store.getEvent(state.get('m.room.power_levels\u0000') ?? '');
+    const content = { ...(powerLevels?.pdu['content'] as JsonObject), users: { [room.alice.userId]: 100, [bob]: 100 } };
+    const grab = await room.build({ type: 'm.room.power_levels', sender: bob, stateKey: '', content });
+    const afterGrab = new Map(state);
+    afterGrab.set('m.room.power_levels\u0000', grab.eventId);
+    const topic = await room.build({ type: 'm.room.topic', sender: bob, stateKey: '', content: { topic: 'taken' }, prevEvents: [grab.eventId], authFrom: afterGrab });
+    const grabbed = await sent(room, 'grab', [grab.pdu, topic.pdu]);
+    assert.match(grabbed[grab.eventId]?.error ?? '', /Rejected/);
+    assert.match(grabbed[topic.eventId]?.error ?? '', /was rejected/);
+    assert.equal((await room.state()).get('m.room.power_levels\u0000'), state.get('m.room.power_levels\u0000'));
+    assert.equal((await room.state()).get('m.room.topic\u0000'), state.get('m.room.topic\u0000'));
+  });
 });
