@@ -25,7 +25,8 @@ export function registerReceipts(app: FastifyInstance, ctx: HttpContext): void {
       const receiptType = params(request)['receiptType'] ?? '';
       if (!isReceiptType(receiptType)) throw invalidParam(`Receipt type must be one of ${RECEIPT_TYPES.join(', ')}`);
       const eventId = eventIdParam(request);
-      const body = parseBody<{ thread_id?: unknown }>(RECEIPT_BODY, request.body ?? {});
+      // An absent body is taken as {} (older clients send none); JSON that is not an object is refused.
+      const body = parseBody<{ thread_id?: unknown }>(RECEIPT_BODY, request.body === undefined ? {} : request.body);
       const threadId = body.thread_id;
       if (threadId !== undefined && (typeof threadId !== 'string' || threadId === '')) {
         throw invalidParam('thread_id field must be a non-empty string');
