@@ -191,6 +191,46 @@ forEachBackend('appservice Client-Server API', (backend) => {
     await fails(s(), 'POST', PING('bridge'), as(), { transaction_id: 5 }, 400, 'M_BAD_JSON');
   });
 
+  test('third-party lookups are answered by the services that registered the protocol', async () => {
+    const alice = await newUser(s(), 'alice');
+    svc().thirdParty.set('protocol/irc', {
+      user_fields: ['network', 'nickname'],
+      location_fields: ['network', 'channel'],
+      icon: 'mxc://example.org/irc',
+      field_types: {
+        network: { regexp: '([a-z0-9]+\\.)*[a-z0-9]+', placeholder: 'irc.example.org' },
+        nickname: { regexp: '[^\\s#]+', placeholder: 'alice' },
+        channel: { regexp: '#[^\\s]+', placeholder: '#room' },
+      },
+      instances: [{ desc: 'Example IRC', fields: { network: 'irc.example.org' }, network_id: 'example' }],
+    });
+    const location = { alias: `#bridge_irc_room:${s().serverName}`, protocol: 'irc', fields: { network: 'irc.example.org', channel: '#room' } };
+    const user = { userid: `@bridge_irc_alice:${s().serverName}`, protocol: 'irc', fields: { network: 'irc.example.org', nickname: 'alice' } };
+    svc().thirdParty.set('location/irc', [location]);
+    svc().thirdParty.set('user/irc', [user]);
+    svc().thirdParty.set('location', [location]);
+    svc().thirdParty.set('user', [user]);
+
+    const protocols = await call(s(), 'GET', `${V3}/thirdparty/protocols`, alice);
+    const irc = protocols['irc'] as { instances: { instance_id: string }[] };
+    assert.deepEqual(irc.instances.map((i) => i.instance_id), ['bridge|example']);
+    const one = await call(s(), 'GET', `${V3}/thirdparty/protocol/irc`, alice);
+    assert.deepEqual(one, irc);
+    await fails(s(), 'GET', `${V3}/thirdparty/protocol/xmpp`, alice, undefined, 404, 'M_NOT_FOUND');
+    assert.deepEqual(await call(s(), 'GET', `${V3}/thirdparty/location/irc?channel=${enc('#room')}`, alice), [location]);
+    const forwarded = svc().requests.findLast((r) => r.url.startsWith('/_matrix/app/v1/thirdparty/location/irc'));
+    assert.equal(forwarded?.url, `/_matrix/app/v1/thirdparty/location/irc?channel=${enc('#room')}`);
+    assert.equal(forwarded?.authorization, 'Bearer hs-secret-token');
+    assert.deepEqual(await call(s(), 'GET', `${V3}/thirdparty/user/irc?nickname=alice`, alice), [user]);
+    assert.deepEqual(await call(s(), 'GET', `${V3}/thirdparty/location?alias=${enc(location.alias)}`, alice), [location]);
+    assert.deepEqual(await call(s(), 'GET', `${V3}/thirdparty/user?userid=${enc(user.userid)}`, alice), [user]);
+    await fails(s(), 'GET', `${V3}/thirdparty/location`, alice, undefined, 400, 'M_MISSING_PARAM');
+    await fails(s(), 'GET', `${V3}/thirdparty/protocols`, undefined, undefined, 401, 'M_MISSING_TOKEN');
+    // A failing service is left out, not a failure.
+    svc().thirdParty.delete('user/irc');
+    assert.deepEqual(await call(s(), 'GET', `${V3}/thirdparty/user/irc?nickname=bob`, alice), []);
+  });
+
   test('a successful ping retries a DOWN service at once', async () => {
     const alice = await newUser(s(), 'alice');
     const roomId = await createRoom(s(), alice, { preset: 'public_chat' });

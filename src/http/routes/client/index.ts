@@ -29,6 +29,7 @@ import { registerTyping } from './typing.ts';
 import { registerPresence } from './presence.ts';
 import { registerToDevice } from './toDevice.ts';
 import { registerAppservice } from './appservice.ts';
+import { registerThirdParty } from './thirdparty.ts';
 
 export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): void {
   registerVersions(app);
@@ -59,4 +60,5 @@ export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): vo
   registerPresence(app, ctx);
   registerToDevice(app, ctx);
   registerAppservice(app, ctx);
+  registerThirdParty(app, ctx);
 }
