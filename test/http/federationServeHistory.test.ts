@@ -129,6 +129,26 @@ forEachBackend('federation serving: room history', (backend) => {
     assert.equal(unknownEvent.status, 404);
   });
 
+  test('a server the room\'s server ACL denies is refused, however readable the room', async (t) => {
+    const h = await startServeHarness(t, backend, certificate);
+    const alice = await h.troupe.createUser('alice');
+    const roomId = await h.createRoom(alice, { preset: 'public_chat' });
+    await h.setState(alice, roomId, 'm.room.history_visibility', { history_visibility: 'world_readable' });
+    const eventId = await h.send(alice, roomId, 'hello');
+    assert.equal((await h.fed('GET', `${F}/state_ids/${enc(roomId)}?event_id=${enc(eventId)}`)).status, 200);
+    // The remote server is 127.0.0.1:<port>, an IP literal.
+    await h.setState(alice, roomId, 'm.room.server_acl', { allow: ['*'], deny: [], allow_ip_literals: false });
+    for (const [method, path] of [
+      ['GET', `${F}/state_ids/${enc(roomId)}?event_id=${enc(eventId)}`],
+      ['GET', `${F}/backfill/${enc(roomId)}?v=${enc(eventId)}&limit=5`],
+      ['GET', `${F}/make_join/${enc(roomId)}/${enc(`@bob:${h.remote.serverName}`)}?ver=10`],
+    ] as const) {
+      const res = await h.fed(method, path);
+      assert.equal(res.status, 403, path);
+      assert.equal((res.body as JsonObject)['errcode'], 'M_FORBIDDEN', path);
+    }
+  });
+
   test('unauthenticated or malformed requests are Matrix errors and store nothing', async (t) => {
     const h = await startServeHarness(t, backend, certificate);
     const alice = await h.troupe.createUser('alice');

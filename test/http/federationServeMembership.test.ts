@@ -123,6 +123,33 @@ forEachBackend('federation serving: joins, leaves and knocks', (backend) => {
     assert.equal((await h.fed('GET', `${F1}/state_ids/${enc(roomId)}?event_id=${enc(after1)}`)).status, 403);
   });
 
+  test('history visibility "invited": a joined server sees from its user\'s invite on, and earlier events redacted', async (t) => {
+    const h = await startServeHarness(t, backend, certificate);
+    const alice = await h.troupe.createUser('alice');
+    const roomId = await h.createRoom(alice, { preset: 'private_chat' });
+    await h.setState(alice, roomId, 'm.room.history_visibility', { history_visibility: 'invited' });
+    const bob = `@bob:${h.remote.serverName}`;
+    const beforeInvite = await h.send(alice, roomId, 'before the invite');
+    const invite = await h.client(alice, 'POST', `/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { user_id: bob });
+    assert.equal(invite.status, 200);
+    const whileInvited = await h.send(alice, roomId, 'while invited');
+    assert.equal((await remoteMembership(h, 'join', roomId, bob, V10)).response.status, 200);
+    const afterJoin = await h.send(alice, roomId, 'after the join');
+
+    const back = await h.fed('GET', `${F1}/backfill/${enc(roomId)}?v=${enc(afterJoin)}&limit=50`);
+    assert.equal(back.status, 200);
+    const content = new Map((back.body as { pdus: JsonObject[] }).pdus.map((p) => [eventIdOf(p, V10), p['content']]));
+    assert.deepEqual(content.get(beforeInvite), {});
+    assert.deepEqual(content.get(whileInvited), { msgtype: 'm.text', body: 'while invited' });
+    assert.deepEqual(content.get(afterJoin), { msgtype: 'm.text', body: 'after the join' });
+    const missing = await h.fed('POST', `${F1}/get_missing_events/${enc(roomId)}`, { latest_events: [afterJoin], earliest_events: [], limit: 50 });
+    const missingContent = new Map((missing.body as { events: JsonObject[] }).events.map((p) => [eventIdOf(p, V10), p['content']]));
+    assert.deepEqual(missingContent.get(beforeInvite), {}, 'redacted in get_missing_events too');
+    assert.deepEqual(missingContent.get(whileInvited), { msgtype: 'm.text', body: 'while invited' });
+    assert.equal((await h.fed('GET', `${F1}/event/${enc(beforeInvite)}`)).status, 404);
+    assert.equal((await h.fed('GET', `${F1}/event/${enc(whileInvited)}`)).status, 200);
+  });
+
   test('make_join refusals: join rules, unknown rooms, users of other servers', async (t) => {
     const h = await startServeHarness(t, backend, certificate);
     const alice = await h.troupe.createUser('alice');

@@ -10,6 +10,7 @@ import type { Queryable } from '../../storage/database.ts';
 import type { EventStore, RoomRow, StoredEvent } from '../../storage/events.ts';
 import { MatrixError, forbidden, notFound } from '../../http/errors.ts';
 import { authChain } from './authChain.ts';
+import { checkServerAcl } from './serverAcl.ts';
 import { ServerVisibility } from './visibility.ts';
 
 /** The most events one backfill or get_missing_events answer carries, whatever limit was asked for. */
@@ -73,6 +74,7 @@ export class RoomHistoryServer {
   private async access(origin: string, roomId: string): Promise<{ room: RoomRow; version: RoomVersion; visibility: ServerVisibility }> {
     const room = await this.events.getRoom(roomId);
     if (!room) throw notFound(`Room ${roomId} not found`);
+    await checkServerAcl(this.events, roomId, origin);
     const visibility = await ServerVisibility.load(this.db, this.events, roomId, origin);
     if (!visibility.joinedNow && !visibility.worldReadableAt(Number.MAX_SAFE_INTEGER)) {
       throw forbidden(`${origin} is not in room ${roomId}`);

@@ -20,6 +20,7 @@ import type { Database } from '../../storage/database.ts';
 import { EventStore, persistEventBatch } from '../../storage/events.ts';
 import { badJson, forbidden, invalidParam, notJson } from '../../http/errors.ts';
 import { checkMembershipEvent } from './membershipEvent.ts';
+import { checkServerAcl } from './serverAcl.ts';
 import { incompatibleRoomVersion } from './templates.ts';
 
 export interface InviteReceiverOptions {
@@ -68,6 +69,7 @@ export class InviteReceiver {
     if (user.rows.length === 0) throw forbidden(`${invitee} is not a user of this server`);
     const known = await this.events.getRoom(roomId);
     if (known && known.version !== v.id) throw invalidParam(`Room ${roomId} has version ${known.version}, not ${v.id}`);
+    if (known) await checkServerAcl(this.events, roomId, origin);
     const create = await checkInviteRoomState(roomState, roomId, v, keys);
 
     // The event as received, with our signature added; `unsigned` (not signed) is left as the inviting server set it.

@@ -16,6 +16,7 @@ import { forbidden, notFound } from '../../http/errors.ts';
 import { authChain } from './authChain.ts';
 import { roomVersionOf, servedPdu } from './history.ts';
 import { checkMembershipEvent } from './membershipEvent.ts';
+import { checkServerAcl } from './serverAcl.ts';
 import { strippedStatePdus } from './strippedState.ts';
 import { authorisingUser, needsAuthorisation } from './restricted.ts';
 import { currentAuthState, incompatibleRoomVersion } from './templates.ts';
@@ -56,6 +57,7 @@ export class MembershipServer {
     const { events, serverName } = this.opts;
     const room = await events.getRoom(roomId);
     if (!room) throw notFound(`Unknown room ${roomId}`);
+    await checkServerAcl(events, roomId, origin);
     const v = roomVersionOf(room);
     if (membership === 'knock' && !v.knockJoinRule) throw incompatibleRoomVersion(v.id, `Room version ${v.id} does not support knocking`);
     const event = await checkMembershipEvent(body, v, {

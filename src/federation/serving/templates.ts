@@ -15,6 +15,7 @@ import type { EventStore, StoredEvent } from '../../storage/events.ts';
 import { MatrixError, forbidden, notFound } from '../../http/errors.ts';
 import { roomVersionOf } from './history.ts';
 import { authorisingUser, needsAuthorisation } from './restricted.ts';
+import { checkServerAcl } from './serverAcl.ts';
 
 export type TemplateMembership = 'join' | 'leave' | 'knock';
 
@@ -47,6 +48,7 @@ export async function membershipTemplate(events: EventStore, req: TemplateReques
   const room = await events.getRoom(req.roomId);
   if (!room) throw notFound(`Unknown room ${req.roomId}`);
   if (domainOf(req.userId) !== req.origin) throw forbidden(`${req.userId} is not a user of ${req.origin}`);
+  await checkServerAcl(events, req.roomId, req.origin);
   const v = roomVersionOf(room);
   if (req.supportedVersions !== undefined && !req.supportedVersions.includes(v.id)) {
     throw incompatibleRoomVersion(v.id, `Your server does not support room version ${v.id}, the version of ${req.roomId}`);
