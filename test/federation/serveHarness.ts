@@ -115,7 +115,9 @@ export const eventIdOf = (pdu: JsonObject, version: RoomVersion) => toRoomEvent(
 
 /** The remote server signs a template it was given (as a real server does before send_join/leave/knock). */
 export function signTemplate(h: ServeHarness, template: JsonObject, version: RoomVersion, key?: SigningKey): { eventId: string; pdu: JsonObject } {
-  const pdu = signEvent(template, version, h.remote.serverName, key ?? h.remote.key);
+  // Room versions 1 and 2: the server that makes the event names it.
+  const named = version.eventFormat === 1 && template['event_id'] === undefined ? { ...template, event_id: `$${Math.random().toString(36).slice(2)}:${h.remote.serverName}` } : template;
+  const pdu = signEvent(named, version, h.remote.serverName, key ?? h.remote.key);
   return { eventId: computeEventId(pdu, version), pdu };
 }
 

@@ -150,6 +150,40 @@ forEachBackend('federation serving: joins, leaves and knocks', (backend) => {
     assert.equal((await h.fed('GET', `${F1}/event/${enc(whileInvited)}`)).status, 200);
   });
 
+  test('room version 12 (room id from the create event, no origin): join, state and backfill verifiable', async (t) => {
+    const h = await startServeHarness(t, backend, certificate);
+    const V12 = getRoomVersion('12') as RoomVersion;
+    const alice = await h.troupe.createUser('alice');
+    const roomId = await h.createRoom(alice, { preset: 'public_chat', room_version: '12' });
+    const bob = `@bob:${h.remote.serverName}`;
+    const joined = await remoteMembership(h, 'join', roomId, bob, V12);
+    assert.equal(joined.response.status, 200, JSON.stringify(joined.response.body));
+    await assertMatchesSpec('PUT', `${F2}/send_join/x/y`, 200, joined.response.body);
+    const body = joined.response.body as { state: JsonObject[]; auth_chain: JsonObject[]; event: JsonObject };
+    assert.ok(!('origin' in joined.pdu), 'v12 templates have no origin');
+    assert.ok(body.state.some((e) => e['type'] === 'm.room.create' && !('room_id' in e)));
+    assertVerifiable([...body.state, ...body.auth_chain], V12, h.troupe);
+    assertAuthChainComplete([...body.state, body.event], body.auth_chain, V12);
+    const message = await h.send(alice, roomId, 'v12 message');
+    const back = await h.fed('GET', `${F1}/backfill/${enc(roomId)}?v=${enc(message)}&limit=3`);
+    assert.deepEqual((back.body as { pdus: JsonObject[] }).pdus.map((p) => eventIdOf(p, V12))[0], message);
+  });
+
+  test('room version 1 ([event id, hashes] references, event ids named by their server): join and state verifiable', async (t) => {
+    const h = await startServeHarness(t, backend, certificate);
+    const V1 = getRoomVersion('1') as RoomVersion;
+    const alice = await h.troupe.createUser('alice');
+    const roomId = await h.createRoom(alice, { preset: 'public_chat', room_version: '1' });
+    const bob = `@bob:${h.remote.serverName}`;
+    const joined = await remoteMembership(h, 'join', roomId, bob, V1);
+    assert.equal(joined.response.status, 200, JSON.stringify(joined.response.body));
+    const prev = joined.pdu['prev_events'] as unknown[];
+    assert.ok(Array.isArray(prev[0]) && typeof (prev[0] as unknown[])[0] === 'string', 'prev_events as [id, hashes] pairs');
+    const body = joined.response.body as { state: JsonObject[]; auth_chain: JsonObject[]; event: JsonObject };
+    assertVerifiable([...body.state, ...body.auth_chain], V1, h.troupe);
+    assertAuthChainComplete([...body.state, body.event], body.auth_chain, V1);
+  });
+
   test('make_join refusals: join rules, unknown rooms, users of other servers', async (t) => {
     const h = await startServeHarness(t, backend, certificate);
     const alice = await h.troupe.createUser('alice');
