@@ -1,0 +1,99 @@
+// The presence sweep's schedule on simulated timers, on each backend: it runs every SWEEP_INTERVAL_MS, sets
+// offline whoever nothing refreshed for OFFLINE_AFTER_MS, tells their audience, arms itself again, and stops on
+// close. Off when presence is turned off.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createLogger } from '../../src/log.ts';
+import type { Notifier, StreamNotification } from '../../src/notifier.ts';
+import { createSyncUserData, loadUserDataPositions } from '../../src/sync/userDataSource.ts';
+import { OFFLINE_AFTER_MS, SWEEP_INTERVAL_MS } from '../../src/userData/presence.ts';
+import type { Timers } from '../../src/userData/timers.ts';
+import { forEachBackend } from '../helpers/database.ts';
+
+class SimulatedTimers implements Timers {
+  private timers: { at: number; fire: () => void; cancelled: boolean }[] = [];
+  now = 0;
+  setTimer(ms: number, fire: () => void): () => void {
+    const timer = { at: this.now + ms, fire, cancelled: false };
+    this.timers.push(timer);
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+  advance(ms: number): void {
+    this.now += ms;
+    const due = this.timers.filter((t) => !t.cancelled && t.at <= this.now);
+    this.timers = this.timers.filter((t) => !due.includes(t));
+    for (const t of due) t.fire();
+  }
+  get pending(): number {
+    return this.timers.filter((t) => !t.cancelled).length;
+  }
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+forEachBackend('presence sweep', (backend) => {
+  test('runs on its interval, sets stale users offline, re-arms, and stops on close', async (t) => {
+    const db = await backend.fresh(t);
+    const notifications: StreamNotification[] = [];
+    const notifier = { notify: (n: StreamNotification) => notifications.push(n) } as unknown as Notifier;
+    const timers = new SimulatedTimers();
+    const now = 10 * OFFLINE_AFTER_MS;
+    const userData = createSyncUserData({
+      db,
+      notifier,
+      logger: createLogger({ level: 'silent' }),
+      serverName: 'test.local',
+      presenceEnabled: true,
+      positions: await loadUserDataPositions(db, () => now),
+      now: () => now + timers.now,
+      timers,
+    });
+    t.after(() => userData.close());
+    await db.query(
+      `INSERT INTO presence (user_id, state, status_msg, last_active_ts, currently_active, stream_id)
+       VALUES ('@gone:test.local', 'online', NULL, $1, true, 0), ('@here:test.local', 'online', NULL, $2, true, 0)`,
+      [now - OFFLINE_AFTER_MS - 1, now],
+    );
+    assert.equal(timers.pending, 1, 'armed at start');
+    timers.advance(SWEEP_INTERVAL_MS - 1);
+    assert.deepEqual(notifications, []);
+    timers.advance(1);
+    await until(() => timers.pending === 1, 'the sweep to finish and re-arm');
+    const { rows } = await db.query<{ user_id: string; state: string }>('SELECT user_id, state FROM presence ORDER BY user_id');
+    assert.deepEqual(rows, [
+      { user_id: '@gone:test.local', state: 'offline' },
+      { user_id: '@here:test.local', state: 'online' },
+    ]);
+    assert.deepEqual(
+      notifications.map((n) => [n.stream, n.users]),
+      [['presence', ['@gone:test.local']]],
+    );
+    userData.close();
+    assert.equal(timers.pending, 0, 'close cancels the next run');
+  });
+
+  test('not armed when presence is off', async (t) => {
+    const db = await backend.fresh(t);
+    const timers = new SimulatedTimers();
+    const userData = createSyncUserData({
+      db,
+      notifier: { notify: () => undefined } as unknown as Notifier,
+      logger: createLogger({ level: 'silent' }),
+      serverName: 'test.local',
+      presenceEnabled: false,
+      positions: await loadUserDataPositions(db, () => 0),
+      now: () => 0,
+      timers,
+    });
+    t.after(() => userData.close());
+    assert.equal(timers.pending, 0);
+  });
+});
