@@ -158,7 +158,7 @@ export async function startFederatedRoom(
   const joinThroughSendJoin = async (userId: string) => {
     const versions = Array.from({ length: 12 }, (_, i) => `ver=${i + 1}`).join('&');
     const made = await signedRequest('GET', `/_matrix/federation/v1/make_join/${encodeURIComponent(roomId)}/${encodeURIComponent(userId)}?${versions}`);
-    const template = { ...(made['event'] as JsonObject), origin_server_ts: Date.now() };
+    const template: JsonObject = { ...(made['event'] as JsonObject), origin_server_ts: Date.now() };
     if (version.eventFormat === 1) template['event_id'] = `$${randomBytes(9).toString('base64url')}:${remote.serverName}`;
     const signed = signEvent(template, version, remote.serverName, remote.key);
     const eventId = computeEventId(signed, version);

@@ -269,7 +269,7 @@ forEachBackend('federation /send', (backend) => {
     const message = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'read me' } });
     await sent(room, 'msg', [message.pdu]);
     const intruder = '@eve:elsewhere.example';
-    const edus = [
+    const edus: JsonObject[] = [
       { edu_type: 'm.typing', content: { room_id: room.roomId, user_id: bob, typing: true } },
       { edu_type: 'm.receipt', content: { [room.roomId]: { 'm.read': { [bob]: { event_ids: [message.eventId], data: { ts: 1 } } } } } },
       { edu_type: 'm.presence', content: { push: [{ user_id: bob, presence: 'online', status_msg: 'here', last_active_ago: 10, currently_active: true }] } },
@@ -307,7 +307,7 @@ forEachBackend('federation /send', (backend) => {
     assert.deepEqual(body.to_device?.events.map((e) => [e['sender'], e['type']]), [[bob, 'm.test']]);
 
     // The same EDU resent in another transaction: the to-device message is not delivered twice.
-    await room.send('edus-again', [], { edus: edus.filter((e) => e.edu_type === 'm.direct_to_device') });
+    await room.send('edus-again', [], { edus: edus.filter((e) => e['edu_type'] === 'm.direct_to_device') });
     assert.equal((await db.query('SELECT 1 FROM to_device_messages')).rows.length, 1);
   });
 

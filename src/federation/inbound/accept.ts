@@ -230,15 +230,23 @@ export class RemoteEventHandler {
     });
     if (!byAuthEvents.allowed) return this.reject(event, `not allowed by its auth events: ${byAuthEvents.reason}`);
 
-    // 5. Against the state before it.
-    const [currentRows, extremityRows] = await Promise.all([this.events.currentState(roomId), this.events.forwardExtremities(roomId)]);
-    const current = stateMapOf(currentRows);
+    // 5. Against the state before it. Usually the event builds on all our forward extremities: the state before it
+    // is then the current state, of which only the keys the auth rules read are loaded, and it cannot soft-fail.
+    const extremityRows = await this.events.forwardExtremities(roomId);
     const prevs = await this.known.get(event.prev_events, v);
     const timelinePrevs = event.prev_events.map((id) => prevs.get(id)).filter((p): p is KnownEvent & { streamOrdering: number } => p?.streamOrdering != null);
     const extremityIds = new Set(extremityRows.map((e) => e.eventId));
     const onTop = timelinePrevs.length === extremityIds.size && timelinePrevs.every((p) => extremityIds.has(p.event.event_id));
-    const before =
-      timelinePrevs.length === 0 || onTop ? current : await this.resolve(v, await Promise.all(timelinePrevs.map((p) => this.stateAt(roomId, p.streamOrdering))));
+    if (onTop) {
+      const byState = checkAuth(event, await this.authState('current', event, v), v, { verifier });
+      if (!byState.allowed) return this.reject(event, `not allowed by the state before it: ${byState.reason}`);
+      const own = event.state_key === undefined ? undefined : stateKey(event.type, event.state_key);
+      const replaced = own === undefined ? undefined : (await this.known.currentState(roomId, [own], v)).get(own);
+      const stateChanges = event.state_key === undefined ? [] : [stateChangeOf(event, replaced?.event_id ?? null)];
+      return this.write(event, stream, { extremities: [eventId], stateChanges, applyRedaction: await this.redactionApplies(event, 'current', v) });
+    }
+    const current = stateMapOf(await this.events.currentState(roomId));
+    const before = timelinePrevs.length === 0 ? current : await this.resolve(v, await Promise.all(timelinePrevs.map((p) => this.stateAt(roomId, p.streamOrdering))));
     const byState = checkAuth(event, await this.authState(before, event, v), v, { verifier });
     if (!byState.allowed) return this.reject(event, `not allowed by the state before it: ${byState.reason}`);
 
@@ -257,26 +265,36 @@ export class RemoteEventHandler {
     if (event.state_key !== undefined) after.set(stateKey(event.type, event.state_key), eventId);
     const remaining = extremityRows.filter((e) => !event.prev_events.includes(e.eventId));
     const next = remaining.length === 0 ? after : await this.resolve(v, [...(await Promise.all(remaining.map((e) => this.stateAt(roomId, e.streamOrdering)))), after]);
-    const stateChanges = await this.stateChanges(current, next, event, v);
+    return this.write(event, stream, {
+      extremities: [...remaining.map((e) => e.eventId), eventId],
+      stateChanges: await this.stateChanges(current, next, event, v),
+      applyRedaction: await this.redactionApplies(event, next, v),
+    });
+  }
 
+  /** Stores an accepted event at the next stream position and tells whoever must hear of it. */
+  private async write(
+    event: RoomEvent,
+    stream: RemoteWriteStream,
+    change: { extremities: string[]; stateChanges: StateChange[]; applyRedaction: boolean },
+  ): Promise<AcceptResult> {
+    const roomId = event.room_id;
     const streamOrdering = stream.reserve();
     await writeRemoteEvent(this.opts.db, {
       event,
       streamOrdering,
-      extremities: [...remaining.map((e) => e.eventId), eventId],
-      stateChanges,
-      applyRedaction: await this.redactionApplies(event, next, v),
+      ...change,
       isLocalUser: (userId) => domainOf(userId) === this.opts.serverName,
       now: this.opts.now(),
     });
     const invited: string[] = [];
-    for (const change of stateChanges) {
-      if (change.type !== 'm.room.member' || change.membership === null || domainOf(change.stateKey) !== this.opts.serverName) continue;
-      this.opts.notifier.membershipChanged(roomId, change.stateKey, change.membership as Membership);
-      if (change.membership === 'invite') invited.push(change.stateKey);
+    for (const c of change.stateChanges) {
+      if (c.type !== 'm.room.member' || c.membership === null || domainOf(c.stateKey) !== this.opts.serverName) continue;
+      this.opts.notifier.membershipChanged(roomId, c.stateKey, c.membership as Membership);
+      if (c.membership === 'invite') invited.push(c.stateKey);
     }
     stream.announce(streamOrdering, { rooms: [roomId], users: invited });
-    return { eventId };
+    return { eventId: event.event_id };
   }
 
   private async reject(event: RoomEvent, reason: string): Promise<AcceptResult> {
@@ -297,9 +315,13 @@ export class RemoteEventHandler {
     return resolveState(v, states, source, TRUSTING);
   }
 
-  /** The events of `state` the auth rules read for `event` (the create event always: v12 needs it too). */
-  private async authState(state: ReadonlyMap<StateKey, string>, event: RoomEvent, v: RoomVersion): Promise<Map<StateKey, RoomEvent>> {
+  /**
+   * The events the auth rules read for `event` (the create event always: v12 needs it too), from a state given as ids
+   * or from the room's current state.
+   */
+  private async authState(state: ReadonlyMap<StateKey, string> | 'current', event: RoomEvent, v: RoomVersion): Promise<Map<StateKey, RoomEvent>> {
     const wanted = [stateKey('m.room.create', ''), ...authTypesForEvent(event, v).map((k) => stateKey(k.type, k.stateKey))];
+    if (state === 'current') return this.known.currentState(event.room_id, wanted, v);
     const ids = wanted.map((k) => state.get(k)).filter((id): id is string => id !== undefined);
     const found = await this.known.get(ids, v);
     const out = new Map<StateKey, RoomEvent>();
@@ -321,9 +343,7 @@ export class RemoteEventHandler {
     const changes: StateChange[] = [];
     for (const [key, id] of changed) {
       const holder = id === event.event_id ? event : loaded.get(id)?.event;
-      if (!holder || holder.state_key === undefined) continue;
-      const membership = holder.type === 'm.room.member' && typeof holder.content['membership'] === 'string' ? holder.content['membership'] : null;
-      changes.push({ type: holder.type, stateKey: holder.state_key, eventId: id, replaces: current.get(key) ?? null, membership });
+      if (holder) changes.push(stateChangeOf(holder, current.get(key) ?? null));
     }
     return changes;
   }
@@ -333,7 +353,7 @@ export class RemoteEventHandler {
    * server, or the sender has the room's redact power level. (From v3 the auth rules accept any redaction and leave
    * this check to the time it is applied.)
    */
-  private async redactionApplies(event: RoomEvent, state: StateMap, v: RoomVersion): Promise<boolean> {
+  private async redactionApplies(event: RoomEvent, state: StateMap | 'current', v: RoomVersion): Promise<boolean> {
     if (event.type !== 'm.room.redaction' || event.redacts === undefined) return false;
     const target = (await this.known.get([event.redacts], v)).get(event.redacts);
     if (!target || target.event.room_id !== event.room_id) return false;
@@ -351,6 +371,11 @@ function outcomeOf(known: KnownEvent): AcceptResult {
   if (known.outlier === 'rejected') return { eventId, rejected: known.reason ?? 'rejected' };
   if (known.outlier === 'soft_failed') return { eventId, softFailed: true };
   return { eventId };
+}
+
+function stateChangeOf(holder: RoomEvent, replaces: string | null): StateChange {
+  const membership = holder.type === 'm.room.member' && typeof holder.content['membership'] === 'string' ? holder.content['membership'] : null;
+  return { type: holder.type, stateKey: holder.state_key ?? '', eventId: holder.event_id, replaces, membership };
 }
 
 function stateMapOf(events: readonly StoredEvent[]): Map<StateKey, string> {

@@ -1,6 +1,6 @@
 // The events the inbound pipeline can find: the timeline (`events`, each with a stream ordering) and the remote
 // events kept outside it (`event_outliers`, migrations/0012: soft-failed and rejected ones).
-import type { RoomEvent } from '../../protocol/events.ts';
+import { stateKey, type RoomEvent, type StateKey } from '../../protocol/events.ts';
 import type { JsonObject } from '../../protocol/json.ts';
 import { toRoomEvent } from '../../protocol/pdu.ts';
 import type { RoomVersion } from '../../protocol/roomVersions.ts';
@@ -39,6 +39,20 @@ export class KnownEvents {
       found.set(r.event_id, { event, streamOrdering: r.stream_ordering, outlier: r.kind, reason: r.reason });
     }
     return found;
+  }
+
+  /** The events holding these (type, state_key) keys of the room's current state, keyed by stateKey(). */
+  async currentState(roomId: string, keys: readonly StateKey[], version: RoomVersion): Promise<Map<StateKey, RoomEvent>> {
+    const pairs = keys.map((k) => k.split('\u0000') as [string, string]);
+    const { rows } = await this.db.query<{ event_id: string; pdu: string; type: string; state_key: string }>(
+      `SELECT e.event_id, e.pdu, s.type, s.state_key FROM unnest($2::text[], $3::text[]) AS k(t, sk)
+         JOIN current_state s ON s.room_id = $1 AND s.type = k.t AND s.state_key = k.sk
+         JOIN events e ON e.event_id = s.event_id`,
+      [roomId, pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+    );
+    return new Map(
+      rows.map((r) => [stateKey(r.type, r.state_key), toRoomEvent(JSON.parse(r.pdu) as JsonObject, version, { validate: false, eventId: r.event_id })]),
+    );
   }
 
   /** Keeps a remote event outside the timeline. A second copy of the same event changes nothing. */
