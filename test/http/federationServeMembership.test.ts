@@ -68,6 +68,13 @@ forEachBackend('federation serving: joins, leaves and knocks', (backend) => {
       assert.equal(res.status, status, `${name}: ${JSON.stringify(res.body)}`);
       assert.equal((res.body as JsonObject)['errcode'], errcode, name);
     }
+    // A good join in a request that does not authenticate.
+    const joinPath = `${F2}/send_join/${enc(roomId)}/${enc(eventId)}`;
+    for (const options of [{ key: generateSigningKey('unknown') }, { destination: 'elsewhere.example' }, { headers: { authorization: 'Bearer nope' } }]) {
+      const res = await h.fed('PUT', joinPath, pdu, options);
+      assert.equal(res.status, 401, JSON.stringify(options));
+      assert.equal((res.body as JsonObject)['errcode'], 'M_UNAUTHORIZED');
+    }
     assert.equal(await h.eventCount(), stored);
 
     const joined = await h.fed('PUT', `${F2}/send_join/${enc(roomId)}/${enc(eventId)}`, pdu);
