@@ -162,6 +162,7 @@ forEachBackend('federation serving: joins, leaves and knocks', (backend) => {
     const V12 = getRoomVersion('12') as RoomVersion;
     const alice = await h.troupe.createUser('alice');
     const roomId = await h.createRoom(alice, { preset: 'public_chat', room_version: '12' });
+    const early = await h.send(alice, roomId, 'before the join, shared history');
     const bob = `@bob:${h.remote.serverName}`;
     const joined = await remoteMembership(h, 'join', roomId, bob, V12);
     assert.equal(joined.response.status, 200, JSON.stringify(joined.response.body));
@@ -173,7 +174,10 @@ forEachBackend('federation serving: joins, leaves and knocks', (backend) => {
     assertAuthChainComplete([...body.state, body.event], body.auth_chain, V12);
     const message = await h.send(alice, roomId, 'v12 message');
     const back = await h.fed('GET', `${F1}/backfill/${enc(roomId)}?v=${enc(message)}&limit=3`);
-    assert.deepEqual((back.body as { pdus: JsonObject[] }).pdus.map((p) => eventIdOf(p, V12))[0], message);
+    const pdus = (back.body as { pdus: JsonObject[] }).pdus;
+    assert.deepEqual(pdus.map((p) => eventIdOf(p, V12)), [message, joined.eventId, early]);
+    assert.deepEqual(pdus[2]?.['content'], { msgtype: 'm.text', body: 'before the join, shared history' }, 'shared: visible once its user joined');
+    assertVerifiable(pdus, V12, h.troupe);
   });
 
   test('room version 1 ([event id, hashes] references, event ids named by their server): join and state verifiable', async (t) => {
