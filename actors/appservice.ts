@@ -87,7 +87,7 @@ export function provideAppservice(effects: AppserviceEffects) {
       }),
       sendTransaction: fromPromise<SendOutcome, SendTransactionInput>(async ({ input, signal }) => {
         const reg = registrationOf(effects, input.serviceId);
-        const body = await store.transactionContents(input.serviceId, input.txnId);
+        const body = await effects.builder.contents(input.serviceId, input.txnId);
         // Completed meanwhile (nothing else completes them, but a missing row must not wedge the service).
         if (body === null) return { status: 200, at: clock.now() };
         const key = `${input.serviceId}\u0000${input.txnId}`;
@@ -105,6 +105,7 @@ export function provideAppservice(effects: AppserviceEffects) {
       }),
       completeTransaction: fromPromise<CompleteOutcome, CompleteTransactionInput>(async ({ input }) => {
         await store.completeTransaction(input.serviceId, input.txnId, input.toPosition);
+        effects.builder.forget(input.serviceId, input.txnId);
         return { at: clock.now() };
       }),
     },

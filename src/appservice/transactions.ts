@@ -16,8 +16,11 @@ import type { EventStore, StoredEvent } from '../storage/events.ts';
 import { isInterestedInEvent, isInterestedInRoom } from './namespaces.ts';
 import { TRANSACTION_KEYS, type Registration } from './registration.ts';
 
-/** How many events one storage read scans. */
-const SCAN_BATCH = 500;
+/**
+ * How many events the first storage read of a take scans: as many as a transaction holds, so a busy service reads
+ * nothing it does not send; reads double from there (up to MAX_SCAN) through stretches that interest it little.
+ */
+const MAX_SCAN = 2000;
 /** Rooms remembered per service before the cache starts again (a bound, not a tuning knob). */
 const MAX_CACHED_ROOMS = 50_000;
 
@@ -41,6 +44,8 @@ export class TransactionBuilder {
   /** service id -> room id -> interested. */
   readonly #roomInterest = new Map<string, Map<string, boolean>>();
   readonly #roomVersions = new Map<string, RoomVersion>();
+  /** Per service, the last transaction built, so its PUT need not read back what was just written. */
+  readonly #lastBuilt = new Map<string, { txnId: string; body: string }>();
 
   constructor(opts: TransactionBuilderOptions) {
     this.#opts = opts;
@@ -62,28 +67,47 @@ export class TransactionBuilder {
     const from = state.streamPosition;
     const picked: StoredEvent[] = [];
     let scannedTo = from;
+    let scan = limit;
     while (scannedTo < upTo && picked.length < limit) {
-      const batch = await store.eventsBetween(scannedTo, upTo, SCAN_BATCH);
+      const batch = await store.eventsBetween(scannedTo, upTo, scan);
       for (const event of batch) {
         if (await this.#interested(reg, event)) picked.push(event);
         scannedTo = event.streamOrdering;
         if (picked.length === limit) break;
       }
       // A short read saw everything up to the readable position (ids without an event were rolled back).
-      if (batch.length < SCAN_BATCH && picked.length < limit) scannedTo = upTo;
+      if (batch.length < scan && picked.length < limit) scannedTo = upTo;
+      scan = Math.min(MAX_SCAN, scan * 2);
     }
     if (picked.length === 0) {
       if (scannedTo > from) await store.advancePosition(reg.id, scannedTo);
       return null;
     }
     const contents = await this.#contents(picked);
+    const body = JSON.stringify(contents);
     const txnId = await store.storeTransaction(reg.id, {
-      contents: JSON.stringify(contents),
+      contents: body,
       toPosition: scannedTo,
       eventCount: picked.length,
       createdTs: this.#opts.now(),
     });
+    this.#lastBuilt.set(reg.id, { txnId, body });
     return { txnId, toPosition: scannedTo, events: picked.length };
+  }
+
+  /**
+   * The body of a stored transaction: the one just built from memory (the row holds the same), any other from
+   * storage (a resend after a restart). Null when it is not stored.
+   */
+  async contents(serviceId: string, txnId: string): Promise<string | null> {
+    const built = this.#lastBuilt.get(serviceId);
+    if (built?.txnId === txnId) return built.body;
+    return this.#opts.store.transactionContents(serviceId, txnId);
+  }
+
+  /** The transaction was acknowledged: its body is not needed any more. */
+  forget(serviceId: string, txnId: string): void {
+    if (this.#lastBuilt.get(serviceId)?.txnId === txnId) this.#lastBuilt.delete(serviceId);
   }
 
   async #interested(reg: Registration, event: StoredEvent): Promise<boolean> {
