@@ -10,6 +10,7 @@ import {
   MAX_EVENTS_PER_TRANSACTION,
 } from '../../machines/appservice.ts';
 import type {
+  BackoffChange,
   AppserviceEvent,
   AppserviceInput,
   AppserviceSnapshot,
@@ -61,6 +62,8 @@ function harness(options: {
     completes: [] as string[],
     markDown: 0,
     markUp: 0,
+    /** The back-off steps persisted, in order. */
+    backoff: [] as number[],
     inFlight: 0,
     maxInFlight: 0,
     aborted: 0,
@@ -119,6 +122,9 @@ function harness(options: {
       },
       markUp: () => {
         log.markUp++;
+      },
+      persistBackoff: (_args, change: BackoffChange) => {
+        log.backoff.push(change.backoffStep);
       },
     },
   });
@@ -267,6 +273,19 @@ describe('appservice machine: the recoverer', () => {
     assert.ok(h.log.sends.every((t) => t === 'txn1'));
     assert.equal(h.log.markDown, 1, 'DOWN is persisted once, not per retry');
     assert.equal(h.log.markUp, 0);
+  });
+
+  test('each wait persists its back-off step, so a restart resumes the schedule', async () => {
+    const h = harness({ input: { pending: false }, answer: () => 500 });
+    h.actor.start();
+    h.commit(1);
+    await settle();
+    for (const seconds of [2, 4, 8]) {
+      h.clock.increment(seconds * 1000);
+      await settle();
+    }
+    assert.deepEqual(h.log.backoff, [1, 2, 3, 4]);
+    assert.equal(h.ctx().backoffStep, 4);
   });
 
   test('a success resets the back-off: the next failure waits 2 s again', async () => {
