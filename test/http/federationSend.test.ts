@@ -436,4 +436,34 @@ forEachBackend('federation /send', (backend) => {
     assert.equal((await room.state()).get('m.room.power_levels\u0000'), state.get('m.room.power_levels\u0000'));
     assert.equal((await room.state()).get('m.room.topic\u0000'), state.get('m.room.topic\u0000'));
   });
+
+  test('a room whose server ACL denies the origin takes none of its PDUs, typing or receipts', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const message = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'before the ACL' } });
+    await sent(room, 'before-acl', [message.pdu]);
+    // The remote is 127.0.0.1:<port>: an IP literal.
+    const acl = await room.troupe.request('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(room.roomId)}/state/m.room.server_acl/`, {
+      token: room.alice.accessToken,
+      body: { allow: ['*'], allow_ip_literals: false },
+    });
+    assert.equal(acl.status, 200, JSON.stringify(acl.body));
+    const events = await count(room, 'events');
+    const denied = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'after the ACL' } });
+    const res = await room.send('after-acl', [denied.pdu], {
+      edus: [
+        { edu_type: 'm.typing', content: { room_id: room.roomId, user_id: bob, typing: true } },
+        { edu_type: 'm.receipt', content: { [room.roomId]: { 'm.read': { [bob]: { event_ids: [message.eventId], data: { ts: 1 } } } } } },
+      ],
+    });
+    assert.equal(res.status, 200);
+    await assertMatchesSpec('PUT', SEND, 200, res.body);
+    assert.match((res.body as { pdus: Record<string, { error?: string }> }).pdus[denied.eventId]?.error ?? '', /server ACL/);
+    assert.equal(await count(room, 'events'), events);
+    assert.equal(await count(room, 'receipts'), 0);
+    const sync = await room.troupe.request('GET', '/_matrix/client/v3/sync', { token: room.alice.accessToken });
+    const ephemeral = (sync.body as { rooms: { join: Record<string, { ephemeral: { events: JsonObject[] } }> } }).rooms.join[room.roomId]?.ephemeral.events ?? [];
+    assert.ok(!ephemeral.some((e) => e['type'] === 'm.typing' && ((e['content'] as JsonObject)['user_ids'] as string[]).length > 0), 'bob is not typing');
+  });
 });

@@ -1,11 +1,14 @@
 // Inbound transactions (PUT /_matrix/federation/v1/send/{txnId}): idempotent per (origin, txnId). The first time a
 // transaction is seen its PDUs are checked and stored one by one (RemoteEventHandler) and its EDUs handed on; the
 // response is then stored (migrations/0012), and a repeat, or a copy arriving while the first is still being
-// processed, gets that same response with nothing processed again.
+// processed, gets that same response with nothing processed again. PDUs of rooms this server is not in, or whose
+// server ACL denies the origin, are answered with an error each; typing and receipts for such rooms are dropped.
 import type { Logger } from '../../log.ts';
-import type { JsonObject } from '../../protocol/json.ts';
+import { isJsonObject, type JsonObject } from '../../protocol/json.ts';
 import type { Queryable } from '../../storage/database.ts';
+import { EventStore } from '../../storage/events.ts';
 import { PduDroppedError, pduEventId, type RemoteEventHandler } from './accept.ts';
+import { serverAclAllows } from './serverAcl.ts';
 
 export interface InboundTransaction {
   origin: string;
@@ -33,9 +36,11 @@ export interface InboundTransactionsOptions {
 export class InboundTransactions {
   private readonly opts: InboundTransactionsOptions;
   private readonly inFlight = new Map<string, Promise<TransactionResponse>>();
+  private readonly events: EventStore;
 
   constructor(opts: InboundTransactionsOptions) {
     this.opts = opts;
+    this.events = new EventStore(opts.db);
   }
 
   async receive(txnId: string, txn: InboundTransaction): Promise<TransactionResponse> {
@@ -71,17 +76,22 @@ export class InboundTransactions {
 
   private async process(txn: InboundTransaction): Promise<TransactionResponse> {
     const pdus: TransactionResponse['pdus'] = {};
-    const joined = new Map<string, boolean>();
+    // Why this server takes nothing from the origin for a room (undefined: it does), once per room.
+    const refusals = new Map<string, Promise<string | undefined>>();
+    const refusal = (roomId: string) => {
+      let found = refusals.get(roomId);
+      if (!found) {
+        found = this.refusal(roomId, txn.origin);
+        refusals.set(roomId, found);
+      }
+      return found;
+    };
     for (const pdu of txn.pdus) {
       const roomId = typeof pdu['room_id'] === 'string' ? pdu['room_id'] : undefined;
-      let inRoom = roomId === undefined ? false : joined.get(roomId);
-      if (roomId !== undefined && inRoom === undefined) {
-        inRoom = await this.hasLocalMember(roomId);
-        joined.set(roomId, inRoom);
-      }
-      if (!inRoom) {
+      const refused = roomId === undefined ? 'The PDU has no room_id' : await refusal(roomId);
+      if (refused !== undefined) {
         const eventId = pduEventId(pdu);
-        if (eventId !== undefined) pdus[eventId] = { error: `This server is not in room ${String(roomId)}` };
+        if (eventId !== undefined) pdus[eventId] = { error: refused };
         continue;
       }
       try {
@@ -94,13 +104,38 @@ export class InboundTransactions {
       }
     }
     for (const edu of txn.edus) {
+      const content = await this.allowedEduContent(edu, async (roomId) => (await refusal(roomId)) === undefined);
+      if (content === undefined) continue;
       try {
-        await this.opts.edus?.(txn.origin, edu.eduType, edu.content);
+        await this.opts.edus?.(txn.origin, edu.eduType, content);
       } catch (error) {
         this.opts.logger.warn({ origin: txn.origin, eduType: edu.eduType, err: (error as Error).message }, 'handling an EDU failed');
       }
     }
     return { pdus };
+  }
+
+  /** The EDU's content without the rooms the origin may not speak in (typing and receipts are about rooms). */
+  private async allowedEduContent(edu: InboundTransaction['edus'][number], allowed: (roomId: string) => Promise<boolean>): Promise<JsonObject | undefined> {
+    if (edu.eduType === 'm.typing') {
+      const roomId = edu.content['room_id'];
+      return typeof roomId === 'string' && (await allowed(roomId)) ? edu.content : undefined;
+    }
+    if (edu.eduType === 'm.receipt') {
+      const kept: JsonObject = {};
+      for (const [roomId, receipts] of Object.entries(edu.content)) if (await allowed(roomId)) kept[roomId] = receipts;
+      return kept;
+    }
+    return edu.content;
+  }
+
+  /** Why PDUs of this room from `origin` are not taken: no local member (we are not in it), or the room's server ACL. */
+  private async refusal(roomId: string, origin: string): Promise<string | undefined> {
+    if (!(await this.hasLocalMember(roomId))) return `This server is not in room ${roomId}`;
+    const acl = await this.events.currentStateEvent(roomId, 'm.room.server_acl', '');
+    const content = acl?.pdu['content'];
+    if (acl && !serverAclAllows(origin, isJsonObject(content) ? content : {})) return `Server ${origin} is denied by the server ACL of ${roomId}`;
+    return undefined;
   }
 
   /** Whether a user of this server is joined to the room (only then does this server take its events). */
