@@ -45,6 +45,7 @@ export class AccountDataStore {
 
   /** The user's account data written in (after, upTo]. */
   async changed(userId: string, after: number, upTo: number): Promise<AccountDataRow[]> {
+    if (upTo <= after) return [];
     const { rows } = await this.db.query<Row>(
       `SELECT room_id, type, content, stream_id FROM account_data
         WHERE user_id = $1 AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,

@@ -1,5 +1,6 @@
 // The device list stream (migrations/0010): the newest change to each user's devices.
 import type { Queryable } from './database.ts';
+import { SHARING_ROOM_WITH_$1 } from './sharedRooms.ts';
 
 export class DeviceListStore {
   private readonly db: Queryable;
@@ -15,12 +16,13 @@ export class DeviceListStore {
     );
   }
 
-  /** Which of these users changed their devices in (after, upTo]. */
-  async changedAmong(userIds: readonly string[], after: number, upTo: number): Promise<string[]> {
-    if (userIds.length === 0) return [];
+  /** The local user `viewer` and those who share a room with them whose devices changed in (after, upTo]. */
+  async changedForViewer(viewer: string, after: number, upTo: number): Promise<string[]> {
+    if (upTo <= after) return [];
     const { rows } = await this.db.query<{ user_id: string }>(
-      `SELECT user_id FROM device_list_changes WHERE user_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3`,
-      [[...userIds], after, upTo],
+      `SELECT user_id FROM device_list_changes
+        WHERE stream_id > $2 AND stream_id <= $3 AND (user_id = $1 OR user_id IN (${SHARING_ROOM_WITH_$1}))`,
+      [viewer, after, upTo],
     );
     return rows.map((r) => r.user_id);
   }

@@ -1,5 +1,6 @@
 // Presence (migrations/0010): one row per user with the stream id of its last change.
 import type { Queryable } from './database.ts';
+import { SHARING_ROOM_WITH_$1 } from './sharedRooms.ts';
 
 export type PresenceValue = 'online' | 'offline' | 'unavailable';
 
@@ -69,6 +70,18 @@ export class PresenceStore {
       [userId, cutoff, streamId],
     );
     return rowCount > 0;
+  }
+
+  /** Presence of the local user `viewer` and of those who share a room with them, changed in (after, upTo]. */
+  async changedForViewer(viewer: string, after: number, upTo: number): Promise<PresenceRow[]> {
+    if (upTo <= after) return [];
+    const { rows } = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM presence
+        WHERE stream_id > $2 AND stream_id <= $3 AND (user_id = $1 OR user_id IN (${SHARING_ROOM_WITH_$1}))
+        ORDER BY stream_id`,
+      [viewer, after, upTo],
+    );
+    return rows.map(toRow);
   }
 
   /** Presence of these users changed in (after, upTo]. */

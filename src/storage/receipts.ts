@@ -64,7 +64,7 @@ export class ReceiptStore {
    * own private ones.
    */
   async changed(roomIds: readonly string[], viewer: string, after: number, upTo: number): Promise<ReceiptRow[]> {
-    if (roomIds.length === 0) return [];
+    if (roomIds.length === 0 || upTo <= after) return [];
     const { rows } = await this.db.query<Row>(
       `SELECT ${COLUMNS} FROM receipts
         WHERE room_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3

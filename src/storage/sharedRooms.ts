@@ -2,21 +2,32 @@
 // exactly the users who share a joined room with the user they concern.
 import type { Queryable } from './database.ts';
 
+/**
+ * SQL for "the users joined to a room the local user $1 is joined to" (including $1), to use as
+ * `user_id IN (${SHARING_ROOM_WITH_$1})`: the database picks the few changed rows first when it can, instead of
+ * every room-mate being fetched.
+ */
+export const SHARING_ROOM_WITH_$1 = `SELECT s.state_key FROM local_memberships m
+   JOIN current_state s ON s.room_id = m.room_id AND s.type = 'm.room.member' AND s.membership = 'join'
+  WHERE m.user_id = $1 AND m.membership = 'join'`;
+
 export class SharedRoomStore {
   private readonly db: Queryable;
   constructor(db: Queryable) {
     this.db = db;
   }
 
-  /** Users (local and remote) joined to any room the local user `userId` is joined to, including `userId`. */
-  async usersSharingRoomWith(userId: string): Promise<string[]> {
+  /** Which of `others` are joined to a room the local user `userId` is joined to. */
+  async sharingAmong(userId: string, others: readonly string[]): Promise<Set<string>> {
+    if (others.length === 0) return new Set();
     const { rows } = await this.db.query<{ state_key: string }>(
       `SELECT DISTINCT s.state_key FROM local_memberships m
          JOIN current_state s ON s.room_id = m.room_id AND s.type = 'm.room.member' AND s.membership = 'join'
+                              AND s.state_key = ANY($2::text[])
         WHERE m.user_id = $1 AND m.membership = 'join'`,
-      [userId],
+      [userId, [...others]],
     );
-    return rows.map((r) => r.state_key);
+    return new Set(rows.map((r) => r.state_key));
   }
 
   /** Whether two users are joined to a common room (`userId` local). */

@@ -50,6 +50,7 @@ export class ToDeviceStore {
 
   /** The device's messages in (after, upTo], oldest first, at most `limit`. */
   async pending(userId: string, deviceId: string, after: number, upTo: number, limit: number): Promise<DeliveredMessage[]> {
+    if (upTo <= after) return [];
     const { rows } = await this.db.query<{ stream_id: number; sender: string; type: string; content: JsonObject }>(
       `SELECT stream_id, sender, type, content FROM to_device_messages
         WHERE user_id = $1 AND device_id = $2 AND stream_id > $3 AND stream_id <= $4

@@ -46,21 +46,20 @@ export class DeviceListService {
   }): Promise<{ changed: string[]; left: string[] }> {
     const { userId, since, to } = request;
     if (since === undefined) return { changed: [], left: [] };
-    const sharing = await this.shared.usersSharingRoomWith(userId);
-    if (!sharing.includes(userId)) sharing.push(userId);
-    const stillShared = new Set(sharing);
-    const devicesChanged = new Set(await this.store.changedAmong(sharing, since.deviceLists, to.deviceLists));
-    const changed = new Set(devicesChanged);
-    const left = new Set<string>();
-    for (const u of await this.shared.joinedMembers(request.newlyJoinedRoomIds)) changed.add(u);
-    for (const u of await this.shared.joinedMembers(request.newlyLeftRoomIds)) left.add(u);
+    const devicesChanged = new Set(await this.store.changedForViewer(userId, since.deviceLists, to.deviceLists));
+    // Candidates from membership: they may have come and gone within (since, to], so they are checked below.
+    const joined = new Set<string>(await this.shared.joinedMembers(request.newlyJoinedRoomIds));
+    const left = new Set<string>(await this.shared.joinedMembers(request.newlyLeftRoomIds));
     for (const m of await membershipChangesBetween(this.db, request.joinedRoomIds, since.events, to.events)) {
-      if (m.membership === 'join') changed.add(m.userId);
+      if (m.membership === 'join') joined.add(m.userId);
       else left.add(m.userId);
     }
-    // Our own room memberships are no news about our keys; our own devices are, to our other devices.
-    if (!devicesChanged.has(userId)) changed.delete(userId);
-    const gone = [...left].filter((u) => u !== userId && !stillShared.has(u));
-    return { changed: [...changed].filter((u) => stillShared.has(u)).sort(), left: gone.sort() };
+    joined.delete(userId);
+    left.delete(userId);
+    const shared = await this.shared.sharingAmong(userId, [...new Set([...joined, ...left])]);
+    const changed = new Set(devicesChanged);
+    for (const u of joined) if (shared.has(u)) changed.add(u);
+    const gone = [...left].filter((u) => !shared.has(u));
+    return { changed: [...changed].sort(), left: gone.sort() };
   }
 }

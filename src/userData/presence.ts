@@ -120,9 +120,7 @@ export class PresenceService {
    */
   async collect(userId: string, since: number | undefined, to: number, newlyJoinedRoomIds: readonly string[], ignored: ReadonlySet<string>): Promise<JsonObject[]> {
     if (!this.enabled) return [];
-    const sharing = await this.shared.usersSharingRoomWith(userId);
-    if (!sharing.includes(userId)) sharing.push(userId);
-    const rows = await this.store.changedAmong(sharing, since ?? 0, to);
+    const rows = await this.store.changedForViewer(userId, since ?? 0, to);
     if (since !== undefined && newlyJoinedRoomIds.length > 0) {
       const seen = new Set(rows.map((r) => r.userId));
       const members = (await this.shared.joinedMembers(newlyJoinedRoomIds)).filter((u) => !seen.has(u));

@@ -11,6 +11,7 @@ import type { StreamWriter } from './streamWriter.ts';
 
 /** At most this many messages per /sync response; next_batch then points at the last one delivered. */
 export const TO_DEVICE_PAGE = 100;
+const ACKNOWLEDGED_LIMIT = 100_000;
 
 /** `messages` of /sendToDevice: user id -> device id or "*" -> content (already validated). */
 export type ToDeviceMessages = Record<string, Record<string, JsonObject>>;
@@ -20,6 +21,8 @@ export class ToDeviceService {
   private readonly writer: StreamWriter;
   private readonly serverName: string;
   private readonly logger: Logger;
+  /** Per device, the `since` up to which its messages were last deleted: a repeat of it needs no DELETE. */
+  private readonly acknowledged = new Map<string, number>();
 
   constructor(db: Database, writer: StreamWriter, serverName: string, logger: Logger) {
     this.store = new ToDeviceStore(db);
@@ -63,11 +66,20 @@ export class ToDeviceService {
    * full page is returned, `position` is the last one's id, for next_batch.
    */
   async collect(userId: string, deviceId: string, since: number | undefined, to: number): Promise<{ events: JsonObject[]; position?: number }> {
-    if (since !== undefined && since > 0) await this.store.deleteUpTo(userId, deviceId, since);
+    if (since !== undefined && since > 0) await this.acknowledge(userId, deviceId, since);
     const messages = await this.store.pending(userId, deviceId, since ?? 0, to, TO_DEVICE_PAGE);
     const events = messages.map((m) => ({ type: m.type, sender: m.sender, content: m.content }));
     const last = messages.at(-1);
     return messages.length === TO_DEVICE_PAGE && last ? { events, position: last.streamId } : { events };
+  }
+
+  private async acknowledge(userId: string, deviceId: string, since: number): Promise<void> {
+    const key = `${userId}\u0000${deviceId}`;
+    if ((this.acknowledged.get(key) ?? 0) >= since) return;
+    await this.store.deleteUpTo(userId, deviceId, since);
+    // Bounded: an entry only saves a DELETE, so forgetting them all is harmless.
+    if (this.acknowledged.size >= ACKNOWLEDGED_LIMIT) this.acknowledged.clear();
+    this.acknowledged.set(key, since);
   }
 
   /** Deleted devices never read their queue. */
