@@ -50,6 +50,20 @@ forEachBackend('appservice actors', (backend) => {
       stored = Number(rows[0]?.n);
     }
     assert.equal(stored, 0, 'acknowledged transactions are deleted');
+    // Events of no interest move the stored position on too, without a transaction.
+    const transactions = service.transactions.length;
+    const last = await sendMessage(s, alice, other, 'the last, unwatched');
+    let position = 0;
+    for (let i = 0; i < 100 && position === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 20));
+      const { rows } = await s.running.db.query<{ p: number; last: number }>(
+        "SELECT stream_position AS p, (SELECT stream_ordering FROM events WHERE event_id = $1) AS last FROM appservice_state WHERE service_id = 'bridge'",
+        [last],
+      );
+      if (rows[0] && rows[0].p >= rows[0].last) position = rows[0].p;
+    }
+    assert.ok(position > 0, 'the stored position reached the unwatched event');
+    assert.equal(service.transactions.length, transactions);
   });
 
   test('the sender user exists at boot; a registration without url gets no actor', async (t) => {
