@@ -53,6 +53,11 @@ export class PresenceStore {
     );
   }
 
+  /** Moves last_active_ts forward without a new stream id (nobody is told). */
+  async touch(userId: string, lastActiveTs: number): Promise<void> {
+    await this.db.query('UPDATE presence SET last_active_ts = GREATEST(last_active_ts, $2) WHERE user_id = $1', [userId, lastActiveTs]);
+  }
+
   /** Users not offline whose presence was last refreshed before `cutoff`. */
   async staleUsers(cutoff: number, limit: number): Promise<string[]> {
     const { rows } = await this.db.query<{ user_id: string }>(

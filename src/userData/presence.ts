@@ -58,7 +58,15 @@ export class PresenceService {
     if (!this.enabled || presence === 'offline') return;
     const now = this.now();
     const current = await this.store.get(userId);
-    if (current && current.state === presence && now - current.lastActiveTs < LAST_ACTIVE_GRANULARITY_MS) return;
+    if (current && current.state === presence) {
+      if (now - current.lastActiveTs < LAST_ACTIVE_GRANULARITY_MS) return;
+      // Still there: refreshed for the sweep without telling anyone. Every online user's heartbeat would otherwise
+      // wake all their room-mates each minute (Synapse, too, does not notify a bump of a currently active user).
+      if (current.currentlyActive === (presence === 'online')) {
+        await this.store.touch(userId, now);
+        return;
+      }
+    }
     await this.write({
       userId,
       state: presence,
