@@ -25,6 +25,7 @@ import type { Database } from '../src/storage/database.ts';
 import type { EventStore } from '../src/storage/events.ts';
 import { PostgresUserStore } from '../src/storage/users.ts';
 import type { Logger } from '../src/log.ts';
+import type { StreamNotification } from '../src/notifier.ts';
 import type { TroupeMetrics } from '../src/metrics/metrics.ts';
 import { PostgresAppserviceStore } from '../src/storage/appservices.ts';
 import type { AppserviceStatus, AppserviceStore } from '../src/storage/appservices.ts';
@@ -83,7 +84,7 @@ export function provideAppservice(effects: AppserviceEffects) {
       takeTransaction: fromPromise<TakenTransaction | null, TakeTransactionInput>(async ({ input }) => {
         const taken = await effects.builder.take(registrationOf(effects, input.serviceId), input.limits.events);
         if (!taken) return null;
-        return { txnId: taken.txnId, toPosition: taken.toPosition, events: taken.events, ephemeral: 0, toDevice: 0, at: clock.now() };
+        return { txnId: taken.txnId, toPosition: taken.toPosition, events: taken.events, ephemeral: taken.ephemeral, toDevice: 0, at: clock.now() };
       }),
       sendTransaction: fromPromise<SendOutcome, SendTransactionInput>(async ({ input, signal }) => {
         const reg = registrationOf(effects, input.serviceId);
@@ -172,8 +173,8 @@ export interface PrepareAppservicesOptions {
 }
 
 export interface PreparedAppservices {
-  /** What startActorSystem spawns. */
-  actors: { logic: ReturnType<typeof provideAppservice>; inputs: AppserviceInput[] };
+  /** What startActorSystem spawns, and what it tells the builder of every stream notification. */
+  actors: { logic: ReturnType<typeof provideAppservice>; inputs: AppserviceInput[]; observe(n: StreamNotification): void };
   builder: TransactionBuilder;
   /** Metrics exist only once the actor system runs (they list its actors): handed over then. */
   useMetrics(metrics: TroupeMetrics['appservice']): void;
@@ -206,7 +207,7 @@ export async function prepareAppservices(options: PrepareAppservicesOptions): Pr
     transactionTimeoutMs: options.transactionTimeoutMs,
   });
   return {
-    actors: { logic: provideAppservice(effects), inputs },
+    actors: { logic: provideAppservice(effects), inputs, observe: (n) => builder.streamAdvanced(n) },
     builder,
     useMetrics: (metrics) => {
       effects.metrics = metrics;

@@ -26,7 +26,12 @@ export interface ActorSystemOptions {
   /** XState inspection (the inspector, the admin page); see DESIGN.md §6. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** The appservice machine with its effects, and one input per service to spawn as `as:<id>` (actors/appservice.ts). */
-  appservices?: { logic: ReturnType<typeof provideAppservice>; inputs: readonly AppserviceInput[] };
+  appservices?: {
+    logic: ReturnType<typeof provideAppservice>;
+    inputs: readonly AppserviceInput[];
+    /** Sees every stream notification before the supervisor routes it (typing changes, by room). */
+    observe(n: StreamNotification): void;
+  };
 }
 
 /** One live actor as the admin page and metrics see it. */
@@ -86,8 +91,10 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
   const notifier: Notifier = {
     waitForEvents: (userId: string, since: StreamToken, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> =>
       registry.wait(userId, since, timeoutMs, signal),
-    notify: (n: StreamNotification) =>
-      supervisor.send({ type: 'STREAM_TOKEN', stream: n.stream, position: n.position, users: n.users, rooms: n.rooms }),
+    notify: (n: StreamNotification) => {
+      options.appservices?.observe(n);
+      supervisor.send({ type: 'STREAM_TOKEN', stream: n.stream, position: n.position, users: n.users, rooms: n.rooms });
+    },
     membershipChanged: (roomId: string, userId: string, membership: Membership) =>
       supervisor.send({ type: 'MEMBERSHIP_CHANGED', roomId, userId, membership }),
     currentToken: () => registry.currentToken(),

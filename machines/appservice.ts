@@ -147,8 +147,11 @@ export interface AppserviceContext {
 }
 
 export type AppserviceEvent =
-  /** New facts for this service are committed up to `position` (DESIGN.md §3). */
-  | { type: 'NOTIFY'; position: number }
+  /**
+   * New facts may interest this service: events committed up to `position` (DESIGN.md §3), or, without a
+   * position, receipts or typing.
+   */
+  | { type: 'NOTIFY'; position?: number }
   /** The service answered a ping (POST /_matrix/client/v1/appservice/{id}/ping succeeded): retry now. */
   | { type: 'PING_OK' }
   /** An operator asked for a retry now. */

@@ -82,13 +82,14 @@ export const supervisorMachine = setup({
     appservice: appserviceMachine,
   },
   actions: {
-    // New events are committed: every appservice reads what interests it from storage (cheaper than routing
-    // per event here, which would need room facts the supervisor does not keep).
+    // New events (or receipts, or typing) are committed: every appservice reads what interests it from storage
+    // (cheaper than routing per event here, which would need room facts the supervisor does not keep).
     notifyAppservices: enqueueActions(({ event, self, enqueue }) => {
       const e = event as StreamTokenEvent;
-      if (e.stream !== 'events') return;
+      if (e.stream !== 'events' && e.stream !== 'receipts' && e.stream !== 'typing') return;
+      const notify = e.stream === 'events' ? { type: 'NOTIFY', position: e.position } : { type: 'NOTIFY' };
       for (const [id, child] of Object.entries(self.getSnapshot().children as Record<string, unknown>)) {
-        if (id.startsWith('as:') && child) enqueue.sendTo(child as AnyActorRef, { type: 'NOTIFY', position: e.position });
+        if (id.startsWith('as:') && child) enqueue.sendTo(child as AnyActorRef, notify);
       }
     }),
     // Provided by actors/: wake the affected waiting requests and advance their users' tokens.

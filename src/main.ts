@@ -157,6 +157,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       now: Date.now,
     });
     teardown.push(() => userData.close());
+    appservices.builder.useEphemeral({ positions: () => userData.positions(), typingIn: (roomId) => userData.typing.typingIn(roomId) });
     const rooms = new RoomService({
       db,
       writer: roomWriter,

@@ -7,10 +7,18 @@
 // Whether a room interests a service (its id or an alias in the namespaces, or one of the service's users
 // joined) is cached per service and room, and forgotten when the scan meets a membership or canonical alias
 // event of that room, or when an alias of the room is created or deleted (invalidateRoom).
+//
+// Services that asked for ephemeral events (receive_ephemeral / MSC2409) also get the public receipts and the
+// typing notifications of the rooms that interest them, at most 100 per transaction, under both the stable
+// `ephemeral` key and MSC2409's `de.sorunome.msc2409.ephemeral` (which the bridges' libraries read). How far a
+// service has been given them is kept in memory only: it starts at the streams' positions when the process
+// starts, so receipts and typing written while Troupe was down, or before a restart while the service was DOWN,
+// are not replayed (a transaction already stored with them is resent as it is).
 import type { JsonObject } from '../protocol/json.ts';
 import { getRoomVersion, type RoomVersion } from '../protocol/roomVersions.ts';
 import { toClientEvent } from '../rooms/clientEvent.ts';
-import type { AppserviceStore } from '../storage/appservices.ts';
+import type { AppserviceReceipt, AppserviceStore } from '../storage/appservices.ts';
+import type { StreamNotification } from '../notifier.ts';
 import type { RoomAliasStore } from '../storage/aliases.ts';
 import type { EventStore, StoredEvent } from '../storage/events.ts';
 import { isInterestedInEvent, isInterestedInRoom } from './namespaces.ts';
@@ -23,11 +31,32 @@ import { TRANSACTION_KEYS, type Registration } from './registration.ts';
 const MAX_SCAN = 2000;
 /** Rooms remembered per service before the cache starts again (a bound, not a tuning knob). */
 const MAX_CACHED_ROOMS = 50_000;
+/** Ephemeral events per transaction (DESIGN.md §4). */
+const MAX_EPHEMERAL = 100;
+
+/** A receipt as an m.receipt event of its room, in the shape /sync gives it. */
+function receiptEvent(r: AppserviceReceipt): JsonObject {
+  const receipt: JsonObject = { ts: r.ts };
+  if (r.threadId !== '') receipt['thread_id'] = r.threadId;
+  return { type: 'm.receipt', room_id: r.roomId, content: { [r.eventId]: { [r.receiptType]: { [r.userId]: receipt } } } };
+}
 
 export interface TakenAppserviceTransaction {
   txnId: string;
   toPosition: number;
   events: number;
+  ephemeral: number;
+}
+
+/** Where receipts and typing come from (the per-user data streams). */
+export interface EphemeralSource {
+  positions(): { receipts: number; typing: number };
+  typingIn(roomId: string): string[];
+}
+
+interface EphemeralCursor {
+  receipts: number;
+  typing: number;
 }
 
 export interface TransactionBuilderOptions {
@@ -45,10 +74,34 @@ export class TransactionBuilder {
   readonly #roomInterest = new Map<string, Map<string, boolean>>();
   readonly #roomVersions = new Map<string, RoomVersion>();
   /** Per service, the last transaction built, so its PUT need not read back what was just written. */
-  readonly #lastBuilt = new Map<string, { txnId: string; body: string }>();
+  readonly #lastBuilt = new Map<string, { txnId: string; body: string; cursor?: EphemeralCursor }>();
+  #ephemeral: EphemeralSource | null = null;
+  /** The streams' positions when the source arrived: where every service's cursor starts. */
+  #ephemeralStart: EphemeralCursor = { receipts: 0, typing: 0 };
+  /** Per service, how far it has been given receipts and typing (applied when a transaction is acknowledged). */
+  readonly #cursors = new Map<string, EphemeralCursor>();
+  /** Room -> typing stream position of its last change. */
+  readonly #typingChanges = new Map<string, number>();
 
   constructor(opts: TransactionBuilderOptions) {
     this.#opts = opts;
+  }
+
+  /** Receipts and typing become available (they exist only once the per-user data streams run). */
+  useEphemeral(source: EphemeralSource): void {
+    this.#ephemeral = source;
+    this.#ephemeralStart = source.positions();
+  }
+
+  /** Every stream notification, before it is routed: typing changes are remembered here by room. */
+  streamAdvanced(notification: StreamNotification): void {
+    if (notification.stream !== 'typing') return;
+    for (const roomId of notification.rooms ?? []) this.#typingChanges.set(roomId, notification.position);
+    // Bounded: changes every service has been given are dropped.
+    if (this.#typingChanges.size > MAX_CACHED_ROOMS) {
+      const oldest = Math.min(...[...this.#cursors.values()].map((c) => c.typing));
+      for (const [roomId, at] of this.#typingChanges) if (at <= oldest) this.#typingChanges.delete(roomId);
+    }
   }
 
   /** An alias of the room was created or deleted: every service's answer for it may change. */
@@ -60,7 +113,7 @@ export class TransactionBuilder {
   async take(reg: Registration, limit: number): Promise<TakenAppserviceTransaction | null> {
     const { store } = this.#opts;
     const stored = await store.oldestTransaction(reg.id);
-    if (stored) return { txnId: stored.txnId, toPosition: stored.toPosition, events: stored.eventCount };
+    if (stored) return { txnId: stored.txnId, toPosition: stored.toPosition, events: stored.eventCount, ephemeral: 0 };
     const state = await store.getState(reg.id);
     if (!state) throw new Error(`application service ${JSON.stringify(reg.id)} has no stored state`);
     const upTo = this.#opts.eventsPosition();
@@ -79,11 +132,17 @@ export class TransactionBuilder {
       if (batch.length < scan && picked.length < limit) scannedTo = upTo;
       scan = Math.min(MAX_SCAN, scan * 2);
     }
-    if (picked.length === 0) {
+    const ephemeral = await this.#takeEphemeral(reg);
+    if (picked.length === 0 && (!ephemeral || ephemeral.events.length === 0)) {
       if (scannedTo > from) await store.advancePosition(reg.id, scannedTo);
+      if (ephemeral) this.#cursors.set(reg.id, ephemeral.cursor);
       return null;
     }
     const contents = await this.#contents(picked);
+    if (ephemeral && ephemeral.events.length > 0) {
+      contents[TRANSACTION_KEYS.ephemeral] = ephemeral.events;
+      contents[TRANSACTION_KEYS.ephemeralUnstable] = ephemeral.events;
+    }
     const body = JSON.stringify(contents);
     const txnId = await store.storeTransaction(reg.id, {
       contents: body,
@@ -91,8 +150,8 @@ export class TransactionBuilder {
       eventCount: picked.length,
       createdTs: this.#opts.now(),
     });
-    this.#lastBuilt.set(reg.id, { txnId, body });
-    return { txnId, toPosition: scannedTo, events: picked.length };
+    this.#lastBuilt.set(reg.id, { txnId, body, ...(ephemeral ? { cursor: ephemeral.cursor } : {}) });
+    return { txnId, toPosition: scannedTo, events: picked.length, ephemeral: ephemeral?.events.length ?? 0 };
   }
 
   /**
@@ -107,25 +166,57 @@ export class TransactionBuilder {
 
   /** The transaction was acknowledged: its body is not needed any more. */
   forget(serviceId: string, txnId: string): void {
-    if (this.#lastBuilt.get(serviceId)?.txnId === txnId) this.#lastBuilt.delete(serviceId);
+    const built = this.#lastBuilt.get(serviceId);
+    if (built?.txnId !== txnId) return;
+    this.#lastBuilt.delete(serviceId);
+    if (built.cursor) this.#cursors.set(serviceId, built.cursor);
+  }
+
+  /** Receipts and typing of interesting rooms since the service's cursor, at most `limit`; null when not wanted. */
+  async #takeEphemeral(reg: Registration): Promise<{ events: JsonObject[]; cursor: EphemeralCursor } | null> {
+    const source = this.#ephemeral;
+    if (!reg.receiveEphemeral || !source) return null;
+    const now = source.positions();
+    const from = this.#cursors.get(reg.id) ?? this.#ephemeralStart;
+    const limit = MAX_EPHEMERAL;
+    const events: JsonObject[] = [];
+    const receipts = await this.#opts.store.receiptsBetween(from.receipts, now.receipts, limit);
+    for (const receipt of receipts) if (await this.#roomInterested(reg, receipt.roomId)) events.push(receiptEvent(receipt));
+    const receiptsTo = receipts.length === limit ? (receipts.at(-1)?.streamId ?? from.receipts) : now.receipts;
+    let typingTo = now.typing;
+    const changed = [...this.#typingChanges].filter(([, at]) => at > from.typing && at <= now.typing).sort((a, b) => a[1] - b[1]);
+    for (const [roomId, at] of changed) {
+      if (events.length === limit) {
+        typingTo = at - 1;
+        break;
+      }
+      if (await this.#roomInterested(reg, roomId)) {
+        events.push({ type: 'm.typing', room_id: roomId, content: { user_ids: source.typingIn(roomId) } });
+      }
+    }
+    return { events, cursor: { receipts: receiptsTo, typing: Math.max(from.typing, typingTo) } };
   }
 
   async #interested(reg: Registration, event: StoredEvent): Promise<boolean> {
+    if (event.type === 'm.room.member' || event.type === 'm.room.canonical_alias') this.#roomInterest.get(reg.id)?.delete(event.roomId);
+    const facts = { type: event.type, sender: event.sender, room_id: event.roomId, ...(event.stateKey !== null ? { state_key: event.stateKey } : {}) };
+    return isInterestedInEvent(reg, facts, {}) || this.#roomInterested(reg, event.roomId);
+  }
+
+  /** The room's id or an alias is in the namespaces, or one of the service's users is joined (cached). */
+  async #roomInterested(reg: Registration, roomId: string): Promise<boolean> {
     let rooms = this.#roomInterest.get(reg.id);
     if (!rooms) {
       rooms = new Map();
       this.#roomInterest.set(reg.id, rooms);
     }
-    if (event.type === 'm.room.member' || event.type === 'm.room.canonical_alias') rooms.delete(event.roomId);
-    const facts = { type: event.type, sender: event.sender, room_id: event.roomId, ...(event.stateKey !== null ? { state_key: event.stateKey } : {}) };
-    if (isInterestedInEvent(reg, facts, {})) return true;
-    let interested = rooms.get(event.roomId);
+    let interested = rooms.get(roomId);
     if (interested === undefined) {
-      const aliases = reg.namespaces.aliases.length > 0 ? await this.#opts.aliases.aliasesOfRoom(event.roomId) : [];
-      const joinedMembers = await this.#opts.store.localJoinedMembers(event.roomId);
-      interested = isInterestedInRoom(reg, event.roomId, { aliases, joinedMembers });
+      const aliases = reg.namespaces.aliases.length > 0 ? await this.#opts.aliases.aliasesOfRoom(roomId) : [];
+      const joinedMembers = await this.#opts.store.localJoinedMembers(roomId);
+      interested = isInterestedInRoom(reg, roomId, { aliases, joinedMembers });
       if (rooms.size >= MAX_CACHED_ROOMS) rooms.clear();
-      rooms.set(event.roomId, interested);
+      rooms.set(roomId, interested);
     }
     return interested;
   }

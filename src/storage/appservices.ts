@@ -51,6 +51,18 @@ export interface AppserviceStore {
   eventsBetween(after: number, upTo: number, limit: number): Promise<StoredEvent[]>;
   /** The room's joined members who are users of this server. */
   localJoinedMembers(roomId: string): Promise<string[]>;
+  /** Public receipts (not m.read.private) written in (after, upTo], in stream order. */
+  receiptsBetween(after: number, upTo: number, limit: number): Promise<AppserviceReceipt[]>;
+}
+
+export interface AppserviceReceipt {
+  roomId: string;
+  receiptType: string;
+  userId: string;
+  threadId: string;
+  eventId: string;
+  ts: number;
+  streamId: number;
 }
 
 interface StateRow {
@@ -162,6 +174,34 @@ export class PostgresAppserviceStore implements AppserviceStore {
     );
     return rows.map((r) => r.user_id);
   }
+
+  async receiptsBetween(after: number, upTo: number, limit: number): Promise<AppserviceReceipt[]> {
+    if (upTo <= after) return [];
+    const { rows } = await this.#db.query<ReceiptRow>(
+      `SELECT room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id FROM receipts
+       WHERE stream_id > $1 AND stream_id <= $2 AND receipt_type <> 'm.read.private' ORDER BY stream_id LIMIT $3`,
+      [after, upTo, limit],
+    );
+    return rows.map((r) => ({
+      roomId: r.room_id,
+      receiptType: r.receipt_type,
+      userId: r.user_id,
+      threadId: r.thread_id,
+      eventId: r.event_id,
+      ts: r.ts,
+      streamId: r.stream_id,
+    }));
+  }
+}
+
+interface ReceiptRow {
+  room_id: string;
+  receipt_type: string;
+  user_id: string;
+  thread_id: string;
+  event_id: string;
+  ts: number;
+  stream_id: number;
 }
 
 function advance(q: Queryable, serviceId: string, position: number): Promise<unknown> {

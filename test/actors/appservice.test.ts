@@ -66,6 +66,60 @@ forEachBackend('appservice actors', (backend) => {
     assert.equal(service.transactions.length, transactions);
   });
 
+  test('receipts and typing of interesting rooms go to services that asked for ephemeral events', async (t) => {
+    const wants = await startFakeService();
+    const other = await startFakeService();
+    t.after(() => Promise.all([wants.close(), other.close()]));
+    const files = [
+      await writeRegistration({ url: wants.url, receiveEphemeral: 'unstable' }),
+      await writeRegistration({ url: other.url, id: 'plain', asToken: 'plain-as', hsToken: 'plain-hs', senderLocalpart: 'plainbot', users: [{ regex: '@plain_.*', exclusive: true }], aliases: [] }),
+    ];
+    const s = await startTestServer(t, { backend: backend.name, config: { app_service_config_files: files } });
+    const alice = await newUser(s, 'alice');
+    const bridged = await s.createUser('bridge_carol');
+    const plainUser = await s.createUser('plain_dave');
+    const watched = await createRoom(s, alice, { preset: 'public_chat' });
+    const unwatched = await createRoom(s, alice, { preset: 'public_chat' });
+    await join(s, bridged, watched);
+    await join(s, plainUser, watched);
+    const message = await sendMessage(s, alice, watched, 'read me');
+    const elsewhere = await sendMessage(s, alice, unwatched, 'not watched');
+    const enc = encodeURIComponent;
+    const put = async (path: string, body: unknown) => {
+      const res = await s.request('POST', path, { token: alice.accessToken, body });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    };
+    await put(`/_matrix/client/v3/rooms/${enc(watched)}/receipt/m.read.private/${enc(message)}`, {});
+    await put(`/_matrix/client/v3/rooms/${enc(unwatched)}/receipt/m.read/${enc(elsewhere)}`, {});
+    await put(`/_matrix/client/v3/rooms/${enc(watched)}/receipt/m.read/${enc(message)}`, {});
+    const typing = await s.request('PUT', `/_matrix/client/v3/rooms/${enc(watched)}/typing/${enc(alice.userId)}`, {
+      token: alice.accessToken,
+      body: { typing: true, timeout: 30000 },
+    });
+    assert.equal(typing.status, 200);
+
+    const ephemeral = () => wants.transactions.flatMap((x) => (x.body['de.sorunome.msc2409.ephemeral'] ?? []) as Record<string, unknown>[]);
+    const deadline = Date.now() + 20_000;
+    while (!ephemeral().some((e) => e['type'] === 'm.typing') || !ephemeral().some((e) => e['type'] === 'm.receipt')) {
+      assert.ok(Date.now() < deadline, `ephemeral events: ${JSON.stringify(ephemeral())}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Only the public receipt of the watched room: not the private one, not the unwatched room's.
+    const receipts = ephemeral().filter((e) => e['type'] === 'm.receipt');
+    assert.equal(receipts.length, 1);
+    assert.equal(receipts[0]?.['room_id'], watched);
+    const content = receipts[0]?.['content'] as Record<string, Record<string, Record<string, { ts?: unknown }>>>;
+    assert.deepEqual(Object.keys(content), [message]);
+    assert.deepEqual(Object.keys(content[message] ?? {}), ['m.read']);
+    assert.equal(typeof content[message]?.['m.read']?.[alice.userId]?.ts, 'number');
+    const typingEvent = ephemeral().find((e) => e['type'] === 'm.typing');
+    assert.deepEqual(typingEvent, { type: 'm.typing', room_id: watched, content: { user_ids: [alice.userId] } });
+    // The stable key carries the same; the service that did not ask gets neither.
+    assert.ok(wants.transactions.every((x) => JSON.stringify(x.body['ephemeral']) === JSON.stringify(x.body['de.sorunome.msc2409.ephemeral'])));
+    await other.waitForEvents((events) => events.some((e) => e['event_id'] === message));
+    assert.ok(other.transactions.every((x) => x.body['ephemeral'] === undefined && x.body['de.sorunome.msc2409.ephemeral'] === undefined));
+  });
+
   test('the sender user exists at boot; a registration without url gets no actor', async (t) => {
     const file = await writeRegistration({ url: null, id: 'quiet', senderLocalpart: 'quietbot' });
     const s = await startTestServer(t, { backend: backend.name, config: { app_service_config_files: [file] } });

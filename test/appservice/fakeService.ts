@@ -159,6 +159,8 @@ export interface RegistrationFileOptions {
   aliases?: { regex: string; exclusive: boolean }[];
   rooms?: { regex: string; exclusive: boolean }[];
   protocols?: string[];
+  /** Written as MSC2409's unstable key when 'unstable'. */
+  receiveEphemeral?: boolean | 'unstable';
 }
 
 /** Writes a registration file (JSON is YAML) to a fresh temporary directory and returns its path. */
@@ -180,6 +182,11 @@ export async function writeRegistration(options: RegistrationFileOptions): Promi
       },
       rate_limited: false,
       protocols: options.protocols ?? [],
+      ...(options.receiveEphemeral === 'unstable'
+        ? { 'de.sorunome.msc2409.push_ephemeral': true }
+        : options.receiveEphemeral
+          ? { receive_ephemeral: true }
+          : {}),
     }),
   );
   return file;
