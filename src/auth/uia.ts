@@ -34,9 +34,10 @@ export class StageFailure extends Error {
 
 /**
  * Checks one stage's auth dict. Resolves when the stage is passed; throws StageFailure when it is not (any other
- * error, e.g. a MatrixError for a malformed dict, is passed through as is).
+ * error, e.g. a MatrixError for a malformed dict, is passed through as is). `sessionId` is the session the stage is
+ * completed in (a stage may hold something for it, as m.login.registration_token holds a use of its token).
  */
-export type StageHandler = (auth: Record<string, unknown>, userId: string | null) => Promise<void>;
+export type StageHandler = (auth: Record<string, unknown>, userId: string | null, sessionId: string) => Promise<void>;
 
 export interface UiaOptions {
   store: UiaSessionStore;
@@ -129,7 +130,7 @@ export async function requireUserInteractiveAuth(auth: unknown, options: UiaOpti
       throw challenge(options, sessionId, completed, { errcode: 'M_UNRECOGNIZED', error: `Authentication type ${type} is not offered here` });
     }
     try {
-      await handler(dict, options.userId);
+      await handler(dict, options.userId, sessionId);
     } catch (error) {
       if (error instanceof StageFailure) throw challenge(options, sessionId, completed, { errcode: error.errcode, error: error.message });
       throw error;

@@ -37,6 +37,8 @@ export interface Config {
   tls?: { certificatePath: string; privateKeyPath: string };
   database: DatabaseConfig;
   enableRegistration: boolean;
+  /** /register asks for a registration token (m.login.registration_token) from the admin API's tokens. */
+  registrationRequiresToken: boolean;
   registrationSharedSecret?: string;
   appServiceConfigFiles: string[];
   /** How long a PUT of a transaction to an application service may take before it counts as failed. */
@@ -79,6 +81,7 @@ export const DEFAULT_FEDERATION_IP_RANGE_BLACKLIST = [
 const DEFAULT_RATE_LIMITS: Record<string, RateLimit> = {
   rc_message: { perSecond: 0.2, burstCount: 10 },
   rc_registration: { perSecond: 0.17, burstCount: 3 },
+  rc_registration_token_validity: { perSecond: 0.1, burstCount: 5 },
   'rc_login.address': { perSecond: 0.003, burstCount: 5 },
   'rc_login.account': { perSecond: 0.003, burstCount: 5 },
   'rc_login.failed_attempts': { perSecond: 0.17, burstCount: 3 },
@@ -135,6 +138,7 @@ interface RawConfig {
     args?: { url?: string; path?: string; user?: string; password?: string; database?: string; host?: string; port?: number; cp_max?: number };
   };
   enable_registration?: boolean;
+  registration_requires_token?: boolean;
   registration_shared_secret?: string;
   app_service_config_files?: string[];
   app_service_transaction_timeout?: Duration;
@@ -251,6 +255,7 @@ export function normaliseConfig(raw: RawConfig, env: NodeJS.ProcessEnv, developm
     database: databaseConfig(raw, dataDirectory, env),
     // Open registration only in the loopback-only development defaults (see README).
     enableRegistration: raw.enable_registration ?? development,
+    registrationRequiresToken: raw.registration_requires_token ?? false,
     ...(raw.registration_shared_secret ? { registrationSharedSecret: raw.registration_shared_secret } : {}),
     appServiceConfigFiles: raw.app_service_config_files ?? [],
     appServiceTransactionTimeoutMs: durationMs(raw.app_service_transaction_timeout ?? '60s'),

@@ -11,6 +11,7 @@ import { registerDirectory } from './directory.ts';
 import { registerLogin } from './login.ts';
 import { registerProfile } from './profile.ts';
 import { registerRegister } from './register.ts';
+import { registerRegistrationTokenValidity } from './registrationToken.ts';
 import { registerWellKnownClient } from './wellknown.ts';
 import { registerCreateRoom } from './createRoom.ts';
 import { registerMembership } from './membership.ts';
@@ -35,6 +36,7 @@ export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): vo
   registerVersions(app);
   registerWhoami(app, ctx);
   registerRegister(app, ctx);
+  registerRegistrationTokenValidity(app, ctx);
   registerLogin(app, ctx);
   registerAccount(app, ctx);
   registerDevices(app, ctx);

@@ -1,15 +1,18 @@
 // POST /_matrix/client/v3/register (user-interactive auth: m.login.dummy) and GET /register/available.
-// Guests are refused; a registration_token stage is not offered (not implemented).
+// Guests are refused. With `registration_requires_token`, every flow starts with m.login.registration_token, and the
+// token's use is counted as completed in the transaction that creates the account.
 import type { FastifyInstance } from 'fastify';
 import { issueLogin, type IssuedLogin } from '../../../auth/login.ts';
 import { onDevicesChanged, runListeners } from '../../../auth/hooks.ts';
 import { hashPassword } from '../../../auth/passwords.ts';
+import { REGISTRATION_TOKEN_STAGE, registrationTokenStage } from '../../../auth/registrationTokens.ts';
 import { dummyStage, requireUserInteractiveAuth } from '../../../auth/uia.ts';
 import { localpartForUsername } from '../../../auth/usernames.ts';
 import { PostgresAccountStore } from '../../../storage/accounts.ts';
 import type { Queryable } from '../../../storage/database.ts';
 import { isUniqueViolation } from '../../../storage/errors.ts';
 import { PostgresProfileStore } from '../../../storage/profiles.ts';
+import { PostgresRegistrationTokenStore } from '../../../storage/registrationTokens.ts';
 import { unstorableText } from '../../../storage/text.ts';
 import { PostgresUiaSessionStore } from '../../../storage/uia.ts';
 import type { HttpContext } from '../../context.ts';
@@ -52,6 +55,8 @@ export function checkParam(name: string, value: string): void {
 }
 
 export const REGISTER_FLOWS = [{ stages: ['m.login.dummy'] }];
+/** With registration_requires_token (as Synapse: the token stage first in every flow). */
+export const TOKEN_REGISTER_FLOWS = [{ stages: [REGISTRATION_TOKEN_STAGE, 'm.login.dummy'] }];
 
 export function checkPassword(password: string): void {
   if (password.length > MAX_PASSWORD_LENGTH) throw invalidParam(`Passwords may be at most ${MAX_PASSWORD_LENGTH} characters`);
@@ -73,6 +78,8 @@ export interface NewAccount {
   userType?: string | null;
   displayName: string;
   login: { deviceId?: string | undefined; displayName?: string | undefined; refresh: boolean } | null;
+  /** The UIA session that holds a registration token's pending use, completed with the account. */
+  registrationTokenSession?: string;
 }
 
 /**
@@ -89,6 +96,7 @@ export async function createAccount(ctx: HttpContext, account: NewAccount): Prom
       if (await accounts.isUserIdTaken(userId)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
       await accounts.createAccount({ userId, passwordHash: account.passwordHash, admin: account.admin ?? false, userType: account.userType ?? null, now });
       await new PostgresProfileStore(tx).setField(userId, 'displayname', account.displayName);
+      if (account.registrationTokenSession !== undefined) await new PostgresRegistrationTokenStore(tx).completeUse(account.registrationTokenSession);
       const login = account.login ? await issueLogin(tx, { userId, ...account.login, now }) : null;
       return { userId, login };
     });
@@ -132,26 +140,37 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
         }
       }
 
-      await requireUserInteractiveAuth(body.auth, {
+      const requiresToken = ctx.config.registrationRequiresToken;
+      const uia = await requireUserInteractiveAuth(body.auth, {
         store: new PostgresUiaSessionStore(ctx.db),
         now: ctx.now(),
         operation: 'POST /_matrix/client/v3/register',
         userId: null,
-        flows: REGISTER_FLOWS,
-        stages: { 'm.login.dummy': dummyStage },
+        flows: requiresToken ? TOKEN_REGISTER_FLOWS : REGISTER_FLOWS,
+        stages: { 'm.login.dummy': dummyStage, ...(requiresToken ? { [REGISTRATION_TOKEN_STAGE]: registrationTokenStage(ctx.db, ctx.now()) } : {}) },
       });
+      const tokenSession = requiresToken ? { registrationTokenSession: uia.sessionId } : {};
 
       localpart ??= await generateLocalpart(ctx);
       const passwordHash = body.password !== undefined ? await hashPassword(body.password) : null;
       const inhibit = body.inhibit_login === true;
-      const { userId, login } = await createAccount(ctx, {
-        localpart,
-        passwordHash,
-        displayName: localpart,
-        login: inhibit
-          ? null
-          : { deviceId: body.device_id, displayName: body.initial_device_display_name, refresh: body.refresh_token === true },
-      });
+      let created: Awaited<ReturnType<typeof createAccount>>;
+      try {
+        created = await createAccount(ctx, {
+          localpart,
+          passwordHash,
+          displayName: localpart,
+          login: inhibit
+            ? null
+            : { deviceId: body.device_id, displayName: body.initial_device_display_name, refresh: body.refresh_token === true },
+          ...tokenSession,
+        });
+      } catch (error) {
+        // No account: the token's pending use is given back rather than held until the session lapses.
+        if (requiresToken) await new PostgresRegistrationTokenStore(ctx.db).releaseUse(uia.sessionId);
+        throw error;
+      }
+      const { userId, login } = created;
       return { user_id: userId, home_server: ctx.config.serverName, ...(login ?? {}) };
     },
   });
