@@ -112,12 +112,12 @@ export class TransactionBuilder {
   /** The oldest stored transaction, or a new stored one of at most `limit` events, or null when there is nothing. */
   async take(reg: Registration, limit: number): Promise<TakenAppserviceTransaction | null> {
     const { store } = this.#opts;
-    const stored = await store.oldestTransaction(reg.id);
+    const work = await store.nextWork(reg.id);
+    if (!work) throw new Error(`application service ${JSON.stringify(reg.id)} has no stored state`);
+    const stored = work.oldest;
     if (stored) return { txnId: stored.txnId, toPosition: stored.toPosition, events: stored.eventCount, ephemeral: 0 };
-    const state = await store.getState(reg.id);
-    if (!state) throw new Error(`application service ${JSON.stringify(reg.id)} has no stored state`);
     const upTo = this.#opts.eventsPosition();
-    const from = state.streamPosition;
+    const from = work.position;
     const picked: StoredEvent[] = [];
     let scannedTo = from;
     let scan = limit;

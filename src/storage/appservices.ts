@@ -34,9 +34,8 @@ export interface AppserviceStore {
    * every listed service's stored state.
    */
   ensureServices(serviceIds: readonly string[], position: number): Promise<Map<string, AppserviceStateRecord>>;
-  getState(serviceId: string): Promise<AppserviceStateRecord | null>;
-  /** The oldest stored transaction of the service. */
-  oldestTransaction(serviceId: string): Promise<StoredAppserviceTransaction | null>;
+  /** The service's stored position and its oldest stored transaction (null: none); null for an unknown service. */
+  nextWork(serviceId: string): Promise<{ position: number; oldest: StoredAppserviceTransaction | null } | null>;
   /** Stores a transaction under the next transaction id of the service (one statement, so atomically). */
   storeTransaction(serviceId: string, txn: NewAppserviceTransaction): Promise<string>;
   /** The stored body, or null when the transaction is not (or no longer) stored. */
@@ -104,18 +103,20 @@ export class PostgresAppserviceStore implements AppserviceStore {
     return new Map(rows.map((r) => [r.service_id, toState(r)]));
   }
 
-  async getState(serviceId: string): Promise<AppserviceStateRecord | null> {
-    const { rows } = await this.#db.query<StateRow>(`${STATE_SELECT} WHERE s.service_id = $1`, [serviceId]);
-    return rows[0] ? toState(rows[0]) : null;
-  }
-
-  async oldestTransaction(serviceId: string): Promise<StoredAppserviceTransaction | null> {
-    const { rows } = await this.#db.query<{ txn_id: number; to_position: number; event_count: number }>(
-      'SELECT txn_id, to_position, event_count FROM appservice_transactions WHERE service_id = $1 ORDER BY txn_id LIMIT 1',
+  async nextWork(serviceId: string): Promise<{ position: number; oldest: StoredAppserviceTransaction | null } | null> {
+    const { rows } = await this.#db.query<{ stream_position: number; txn_id: number | null; to_position: number | null; event_count: number | null }>(
+      `SELECT s.stream_position, t.txn_id, t.to_position, t.event_count FROM appservice_state s
+       LEFT JOIN LATERAL (
+         SELECT txn_id, to_position, event_count FROM appservice_transactions
+         WHERE service_id = s.service_id ORDER BY txn_id LIMIT 1
+       ) t ON true
+       WHERE s.service_id = $1`,
       [serviceId],
     );
     const r = rows[0];
-    return r ? { txnId: String(r.txn_id), toPosition: r.to_position, eventCount: r.event_count } : null;
+    if (!r) return null;
+    const oldest = r.txn_id !== null ? { txnId: String(r.txn_id), toPosition: r.to_position ?? 0, eventCount: r.event_count ?? 0 } : null;
+    return { position: r.stream_position, oldest };
   }
 
   async storeTransaction(serviceId: string, txn: NewAppserviceTransaction): Promise<string> {
@@ -141,10 +142,12 @@ export class PostgresAppserviceStore implements AppserviceStore {
   }
 
   async completeTransaction(serviceId: string, txnId: string, toPosition: number): Promise<void> {
-    await this.#db.transaction(async (tx) => {
-      await tx.query('DELETE FROM appservice_transactions WHERE service_id = $1 AND txn_id = $2', [serviceId, Number(txnId)]);
-      await advance(tx, serviceId, toPosition);
-    });
+    // One statement, so atomic without an explicit transaction (and one round trip).
+    await this.#db.query(
+      `WITH done AS (DELETE FROM appservice_transactions WHERE service_id = $1 AND txn_id = $2)
+       UPDATE appservice_state SET stream_position = GREATEST(stream_position, $3) WHERE service_id = $1`,
+      [serviceId, Number(txnId), toPosition],
+    );
   }
 
   async advancePosition(serviceId: string, position: number): Promise<void> {
