@@ -104,6 +104,7 @@ export class RemoteEventHandler {
   private readonly opts: RemoteEventHandlerOptions;
   private readonly events: EventStore;
   private readonly known: KnownEvents;
+  private readonly versions = new Map<string, RoomVersion>();
 
   constructor(opts: RemoteEventHandlerOptions) {
     this.opts = opts;
@@ -119,10 +120,7 @@ export class RemoteEventHandler {
   async accept(pdu: JsonObject, options: AcceptOptions): Promise<AcceptResult> {
     const roomId = pdu['room_id'];
     if (typeof roomId !== 'string') throw new PduDroppedError('room_id must be a string', pduEventId(pdu));
-    const room = await this.events.getRoom(roomId);
-    if (!room) throw new PduDroppedError(`room ${roomId} is not known to this server`, pduEventId(pdu));
-    const v = getRoomVersion(room.version);
-    if (!v) throw new PduDroppedError(`room ${roomId} has a room version this server does not support`, pduEventId(pdu));
+    const v = await this.roomVersion(roomId, pdu);
 
     // 1. Format.
     const format = validatePdu(pdu, v);
@@ -131,7 +129,9 @@ export class RemoteEventHandler {
     if (eventId === undefined) throw new PduDroppedError('invalid event: no event id can be computed');
     if (pdu['type'] === 'm.room.create') throw new PduDroppedError('a room has exactly one m.room.create event', eventId);
 
-    const earlier = (await this.known.get([eventId], v)).get(eventId);
+    const received = toRoomEvent(pdu, v, { validate: false, eventId });
+    const seen = await this.known.get([eventId, ...received.prev_events], v);
+    const earlier = seen.get(eventId);
     if (earlier) return outcomeOf(earlier);
 
     // 2. Signatures, with the keys valid when the event was sent (v5+).
@@ -144,10 +144,23 @@ export class RemoteEventHandler {
     if (hashed.redacted) this.opts.logger.info({ eventId, roomId }, 'received event failed its content hash check; redacted');
     const event = toRoomEvent(hashed.pdu, v, { validate: false, eventId });
 
-    if (options.fetchMissing !== false) await this.fetchMissingPrevEvents(event, v, options.origin);
+    const missingPrevs = event.prev_events.some((id) => !seen.has(id));
+    if (missingPrevs && options.fetchMissing !== false) await this.fetchMissingPrevEvents(event, v, options.origin);
 
     // 4–6 and the write, in the room's queue.
     return this.opts.writer.submitRemote(roomId, (stream) => this.checkAndStore(event, v, keys, stream));
+  }
+
+  /** The room's version (rooms never change version, so it is remembered); a room we do not know drops the PDU. */
+  private async roomVersion(roomId: string, pdu: JsonObject): Promise<RoomVersion> {
+    const cached = this.versions.get(roomId);
+    if (cached) return cached;
+    const room = await this.events.getRoom(roomId);
+    if (!room) throw new PduDroppedError(`room ${roomId} is not known to this server`, pduEventId(pdu));
+    const v = getRoomVersion(room.version);
+    if (!v) throw new PduDroppedError(`room ${roomId} has a room version this server does not support`, pduEventId(pdu));
+    this.versions.set(roomId, v);
+    return v;
   }
 
   /** The keys of every server whose signature the event needs (and that the auth rules may ask about). */
@@ -168,13 +181,11 @@ export class RemoteEventHandler {
   }
 
   /**
-   * Asks the origin for the events between our forward extremities and `event` when some of its prev_events are
-   * unknown, and runs what it returns (oldest first) through the same checks. A gap that remains is left: the event
+   * Asks the origin for the events between our forward extremities and `event` (some of whose prev_events are
+   * unknown), and runs what it returns (oldest first) through the same checks. A gap that remains is left: the event
    * is then checked against the state we can compute.
    */
   private async fetchMissingPrevEvents(event: RoomEvent, v: RoomVersion, origin: string): Promise<void> {
-    const known = await this.known.get(event.prev_events, v);
-    if (event.prev_events.every((id) => known.has(id))) return;
     const roomId = event.room_id;
     const extremities = (await this.events.forwardExtremities(roomId)).map((e) => e.eventId);
     let body: unknown;
@@ -210,22 +221,23 @@ export class RemoteEventHandler {
   private async checkAndStore(event: RoomEvent, v: RoomVersion, keys: ReadonlyMap<string, ServerVerifyKeys>, stream: RemoteWriteStream): Promise<AcceptResult> {
     const eventId = event.event_id;
     const roomId = event.room_id;
+    const createId = v.roomIdFromCreateEvent ? roomIdToCreateEventId(roomId) : undefined;
+    // The event itself, its auth events and its prev events, in one look-up.
+    const known = await this.known.get([eventId, ...event.auth_events, ...(createId ? [createId] : []), ...event.prev_events], v);
     // A copy of the same event may have been stored while this one waited in the queue.
-    const earlier = (await this.known.get([eventId], v)).get(eventId);
+    const earlier = known.get(eventId);
     if (earlier) return outcomeOf(earlier);
     const verifier = inboundAuthVerifier(v, keys);
 
     // 4. Against its own auth events.
-    const createId = v.roomIdFromCreateEvent ? roomIdToCreateEventId(roomId) : undefined;
-    const authKnown = await this.known.get(createId ? [...event.auth_events, createId] : event.auth_events, v);
-    const unknownAuth = event.auth_events.filter((id) => !authKnown.has(id));
+    const unknownAuth = event.auth_events.filter((id) => !known.has(id));
     // Not stored: the gap is ours, and the same event may pass once its auth events are known.
     if (unknownAuth.length > 0) return { eventId, rejected: `auth events unknown to this server: ${unknownAuth.join(', ')}` };
-    const authEvents = event.auth_events.map((id) => (authKnown.get(id) as KnownEvent).event);
-    const createEvent = createId ? authKnown.get(createId)?.event : undefined;
+    const authEvents = event.auth_events.map((id) => (known.get(id) as KnownEvent).event);
+    const createEvent = createId ? known.get(createId)?.event : undefined;
     const byAuthEvents = checkAuthAgainstAuthEvents(event, authEvents, v, {
       verifier,
-      isRejected: (id) => authKnown.get(id)?.outlier === 'rejected',
+      isRejected: (id) => known.get(id)?.outlier === 'rejected',
       ...(createEvent ? { createEvent } : {}),
     });
     if (!byAuthEvents.allowed) return this.reject(event, `not allowed by its auth events: ${byAuthEvents.reason}`);
@@ -233,15 +245,16 @@ export class RemoteEventHandler {
     // 5. Against the state before it. Usually the event builds on all our forward extremities: the state before it
     // is then the current state, of which only the keys the auth rules read are loaded, and it cannot soft-fail.
     const extremityRows = await this.events.forwardExtremities(roomId);
-    const prevs = await this.known.get(event.prev_events, v);
-    const timelinePrevs = event.prev_events.map((id) => prevs.get(id)).filter((p): p is KnownEvent & { streamOrdering: number } => p?.streamOrdering != null);
+    const timelinePrevs = event.prev_events.map((id) => known.get(id)).filter((p): p is KnownEvent & { streamOrdering: number } => p?.streamOrdering != null);
     const extremityIds = new Set(extremityRows.map((e) => e.eventId));
     const onTop = timelinePrevs.length === extremityIds.size && timelinePrevs.every((p) => extremityIds.has(p.event.event_id));
     if (onTop) {
-      const byState = checkAuth(event, await this.authState('current', event, v), v, { verifier });
-      if (!byState.allowed) return this.reject(event, `not allowed by the state before it: ${byState.reason}`);
       const own = event.state_key === undefined ? undefined : stateKey(event.type, event.state_key);
-      const replaced = own === undefined ? undefined : (await this.known.currentState(roomId, [own], v)).get(own);
+      // The keys the auth rules read and the one the event replaces, in one look-up.
+      const currentEvents = await this.known.currentState(roomId, own === undefined ? authKeys(event, v) : [...authKeys(event, v), own], v);
+      const byState = checkAuth(event, currentEvents, v, { verifier });
+      if (!byState.allowed) return this.reject(event, `not allowed by the state before it: ${byState.reason}`);
+      const replaced = own === undefined ? undefined : currentEvents.get(own);
       const stateChanges = event.state_key === undefined ? [] : [stateChangeOf(event, replaced?.event_id ?? null)];
       return this.write(event, stream, { extremities: [eventId], stateChanges, applyRedaction: await this.redactionApplies(event, 'current', v) });
     }
@@ -320,7 +333,7 @@ export class RemoteEventHandler {
    * or from the room's current state.
    */
   private async authState(state: ReadonlyMap<StateKey, string> | 'current', event: RoomEvent, v: RoomVersion): Promise<Map<StateKey, RoomEvent>> {
-    const wanted = [stateKey('m.room.create', ''), ...authTypesForEvent(event, v).map((k) => stateKey(k.type, k.stateKey))];
+    const wanted = authKeys(event, v);
     if (state === 'current') return this.known.currentState(event.room_id, wanted, v);
     const ids = wanted.map((k) => state.get(k)).filter((id): id is string => id !== undefined);
     const found = await this.known.get(ids, v);
@@ -364,6 +377,11 @@ export class RemoteEventHandler {
     const redactLevel = parsePowerLevel(powerLevels?.content['redact'], v) ?? 50;
     return userPowerLevel(event.sender, create, powerLevels, v) >= redactLevel;
   }
+}
+
+/** The state keys the auth rules read for `event`: its auth event selection, and the create event (v12 too). */
+function authKeys(event: RoomEvent, v: RoomVersion): StateKey[] {
+  return [stateKey('m.room.create', ''), ...authTypesForEvent(event, v).map((k) => stateKey(k.type, k.stateKey))];
 }
 
 function outcomeOf(known: KnownEvent): AcceptResult {
