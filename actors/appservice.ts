@@ -84,7 +84,7 @@ export function provideAppservice(effects: AppserviceEffects) {
       takeTransaction: fromPromise<TakenTransaction | null, TakeTransactionInput>(async ({ input }) => {
         const taken = await effects.builder.take(registrationOf(effects, input.serviceId), input.limits.events);
         if (!taken) return null;
-        return { txnId: taken.txnId, toPosition: taken.toPosition, events: taken.events, ephemeral: taken.ephemeral, toDevice: 0, at: clock.now() };
+        return { txnId: taken.txnId, toPosition: taken.toPosition, events: taken.events, ephemeral: taken.ephemeral, toDevice: taken.toDevice, at: clock.now() };
       }),
       sendTransaction: fromPromise<SendOutcome, SendTransactionInput>(async ({ input, signal }) => {
         const reg = registrationOf(effects, input.serviceId);

@@ -157,7 +157,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
       now: Date.now,
     });
     teardown.push(() => userData.close());
-    appservices.builder.useEphemeral({ positions: () => userData.positions(), typingIn: (roomId) => userData.typing.typingIn(roomId) });
+    appservices.builder.useEphemeral({
+      positions: () => {
+        const p = userData.positions();
+        return { receipts: p.receipts, typing: p.typing, toDevice: p.to_device };
+      },
+      typingIn: (roomId) => userData.typing.typingIn(roomId),
+    });
     const rooms = new RoomService({
       db,
       writer: roomWriter,

@@ -10,10 +10,12 @@
 //
 // Services that asked for ephemeral events (receive_ephemeral / MSC2409) also get the public receipts and the
 // typing notifications of the rooms that interest them, at most 100 per transaction, under both the stable
-// `ephemeral` key and MSC2409's `de.sorunome.msc2409.ephemeral` (which the bridges' libraries read). How far a
-// service has been given them is kept in memory only: it starts at the streams' positions when the process
-// starts, so receipts and typing written while Troupe was down, or before a restart while the service was DOWN,
-// are not replayed (a transaction already stored with them is resent as it is).
+// `ephemeral` key and MSC2409's `de.sorunome.msc2409.ephemeral` (which the bridges' libraries read). Services
+// that asked for to-device messages (push_to_device, MSC4203) get those sent to devices of their users, at most
+// 100 per transaction, under `to_device` and `de.sorunome.msc2409.to_device`. How far a service has been given
+// these is kept in memory only: it starts at the streams' positions when the process starts, so what was
+// written while Troupe was down, or before a restart while the service was DOWN, is not replayed (a transaction
+// already stored with it is resent as it is).
 import type { JsonObject } from '../protocol/json.ts';
 import { getRoomVersion, type RoomVersion } from '../protocol/roomVersions.ts';
 import { toClientEvent } from '../rooms/clientEvent.ts';
@@ -21,7 +23,7 @@ import type { AppserviceReceipt, AppserviceStore } from '../storage/appservices.
 import type { StreamNotification } from '../notifier.ts';
 import type { RoomAliasStore } from '../storage/aliases.ts';
 import type { EventStore, StoredEvent } from '../storage/events.ts';
-import { isInterestedInEvent, isInterestedInRoom } from './namespaces.ts';
+import { isInterestedInEvent, isInterestedInRoom, isInterestedInToDevice } from './namespaces.ts';
 import { TRANSACTION_KEYS, type Registration } from './registration.ts';
 
 /**
@@ -31,8 +33,9 @@ import { TRANSACTION_KEYS, type Registration } from './registration.ts';
 const MAX_SCAN = 2000;
 /** Rooms remembered per service before the cache starts again (a bound, not a tuning knob). */
 const MAX_CACHED_ROOMS = 50_000;
-/** Ephemeral events per transaction (DESIGN.md §4). */
+/** Ephemeral events and to-device messages per transaction (DESIGN.md §4). */
 const MAX_EPHEMERAL = 100;
+const MAX_TO_DEVICE = 100;
 
 /** A receipt as an m.receipt event of its room, in the shape /sync gives it. */
 function receiptEvent(r: AppserviceReceipt): JsonObject {
@@ -46,17 +49,25 @@ export interface TakenAppserviceTransaction {
   toPosition: number;
   events: number;
   ephemeral: number;
+  toDevice: number;
 }
 
-/** Where receipts and typing come from (the per-user data streams). */
+/** Where receipts, typing and to-device messages come from (the per-user data streams). */
 export interface EphemeralSource {
-  positions(): { receipts: number; typing: number };
+  positions(): EphemeralCursor;
   typingIn(roomId: string): string[];
 }
 
-interface EphemeralCursor {
+export interface EphemeralCursor {
   receipts: number;
   typing: number;
+  toDevice: number;
+}
+
+interface Extras {
+  ephemeral: JsonObject[];
+  toDevice: JsonObject[];
+  cursor: EphemeralCursor;
 }
 
 export interface TransactionBuilderOptions {
@@ -77,7 +88,7 @@ export class TransactionBuilder {
   readonly #lastBuilt = new Map<string, { txnId: string; body: string; cursor?: EphemeralCursor }>();
   #ephemeral: EphemeralSource | null = null;
   /** The streams' positions when the source arrived: where every service's cursor starts. */
-  #ephemeralStart: EphemeralCursor = { receipts: 0, typing: 0 };
+  #ephemeralStart: EphemeralCursor = { receipts: 0, typing: 0, toDevice: 0 };
   /** Per service, how far it has been given receipts and typing (applied when a transaction is acknowledged). */
   readonly #cursors = new Map<string, EphemeralCursor>();
   /** Room -> typing stream position of its last change. */
@@ -115,7 +126,7 @@ export class TransactionBuilder {
     const work = await store.nextWork(reg.id);
     if (!work) throw new Error(`application service ${JSON.stringify(reg.id)} has no stored state`);
     const stored = work.oldest;
-    if (stored) return { txnId: stored.txnId, toPosition: stored.toPosition, events: stored.eventCount, ephemeral: 0 };
+    if (stored) return { txnId: stored.txnId, toPosition: stored.toPosition, events: stored.eventCount, ephemeral: 0, toDevice: 0 };
     const upTo = this.#opts.eventsPosition();
     const from = work.position;
     const picked: StoredEvent[] = [];
@@ -132,16 +143,20 @@ export class TransactionBuilder {
       if (batch.length < scan && picked.length < limit) scannedTo = upTo;
       scan = Math.min(MAX_SCAN, scan * 2);
     }
-    const ephemeral = await this.#takeEphemeral(reg);
-    if (picked.length === 0 && (!ephemeral || ephemeral.events.length === 0)) {
+    const extras = await this.#takeExtras(reg);
+    if (picked.length === 0 && (!extras || extras.ephemeral.length + extras.toDevice.length === 0)) {
       if (scannedTo > from) await store.advancePosition(reg.id, scannedTo);
-      if (ephemeral) this.#cursors.set(reg.id, ephemeral.cursor);
+      if (extras) this.#cursors.set(reg.id, extras.cursor);
       return null;
     }
     const contents = await this.#contents(picked);
-    if (ephemeral && ephemeral.events.length > 0) {
-      contents[TRANSACTION_KEYS.ephemeral] = ephemeral.events;
-      contents[TRANSACTION_KEYS.ephemeralUnstable] = ephemeral.events;
+    if (extras && extras.ephemeral.length > 0) {
+      contents[TRANSACTION_KEYS.ephemeral] = extras.ephemeral;
+      contents[TRANSACTION_KEYS.ephemeralUnstable] = extras.ephemeral;
+    }
+    if (extras && extras.toDevice.length > 0) {
+      contents[TRANSACTION_KEYS.toDevice] = extras.toDevice;
+      contents[TRANSACTION_KEYS.toDeviceUnstable] = extras.toDevice;
     }
     const body = JSON.stringify(contents);
     const txnId = await store.storeTransaction(reg.id, {
@@ -150,8 +165,14 @@ export class TransactionBuilder {
       eventCount: picked.length,
       createdTs: this.#opts.now(),
     });
-    this.#lastBuilt.set(reg.id, { txnId, body, ...(ephemeral ? { cursor: ephemeral.cursor } : {}) });
-    return { txnId, toPosition: scannedTo, events: picked.length, ephemeral: ephemeral?.events.length ?? 0 };
+    this.#lastBuilt.set(reg.id, { txnId, body, ...(extras ? { cursor: extras.cursor } : {}) });
+    return {
+      txnId,
+      toPosition: scannedTo,
+      events: picked.length,
+      ephemeral: extras?.ephemeral.length ?? 0,
+      toDevice: extras?.toDevice.length ?? 0,
+    };
   }
 
   /**
@@ -172,12 +193,57 @@ export class TransactionBuilder {
     if (built.cursor) this.#cursors.set(serviceId, built.cursor);
   }
 
-  /** Receipts and typing of interesting rooms since the service's cursor, at most `limit`; null when not wanted. */
-  async #takeEphemeral(reg: Registration): Promise<{ events: JsonObject[]; cursor: EphemeralCursor } | null> {
+  /** Ephemeral events and to-device messages since the service's cursors; null when it wants neither. */
+  async #takeExtras(reg: Registration): Promise<Extras | null> {
     const source = this.#ephemeral;
-    if (!reg.receiveEphemeral || !source) return null;
+    if (!source || (!reg.receiveEphemeral && !reg.receiveToDevice)) return null;
     const now = source.positions();
     const from = this.#cursors.get(reg.id) ?? this.#ephemeralStart;
+    const ephemeral = reg.receiveEphemeral ? await this.#takeEphemeral(reg, source, from, now) : { events: [], receipts: now.receipts, typing: now.typing };
+    const toDevice = reg.receiveToDevice ? await this.#takeToDevice(reg, from.toDevice, now.toDevice) : { messages: [], toDevice: now.toDevice };
+    return {
+      ephemeral: ephemeral.events,
+      toDevice: toDevice.messages,
+      cursor: { receipts: ephemeral.receipts, typing: ephemeral.typing, toDevice: toDevice.toDevice },
+    };
+  }
+
+  /**
+   * To-device messages for the service's users since `after`, at most 100. One send to many devices shares a
+   * stream id: a cut inside it moves the cursor only to the stream id before, so the rest comes next time
+   * (unless that one send alone holds more than 100 for the service, whose excess is then dropped).
+   */
+  async #takeToDevice(reg: Registration, after: number, upTo: number): Promise<{ messages: JsonObject[]; toDevice: number }> {
+    let rows = await this.#opts.store.toDeviceBetween(after, upTo, MAX_SCAN);
+    let to = upTo;
+    if (rows.length === MAX_SCAN) {
+      // A full read may have cut the last send short: leave that send for next time.
+      const last = rows.at(-1)?.streamId ?? after;
+      const whole = rows.filter((r) => r.streamId < last);
+      if (whole.length > 0) {
+        rows = whole;
+        to = last - 1;
+      } else to = last;
+    }
+    const mine = rows.filter((r) => isInterestedInToDevice(reg, r.userId));
+    let kept = mine;
+    if (mine.length > MAX_TO_DEVICE) {
+      const cut = mine[MAX_TO_DEVICE]?.streamId ?? to;
+      kept = mine.slice(0, MAX_TO_DEVICE).filter((r) => r.streamId < cut);
+      if (kept.length === 0) kept = mine.slice(0, MAX_TO_DEVICE);
+      to = kept.at(-1)?.streamId ?? to;
+    }
+    const messages = kept.map((r) => ({ type: r.type, sender: r.sender, content: r.content as JsonObject, to_user_id: r.userId, to_device_id: r.deviceId }));
+    return { messages, toDevice: Math.max(after, to) };
+  }
+
+  /** Receipts and typing of interesting rooms since the cursor, at most 100. */
+  async #takeEphemeral(
+    reg: Registration,
+    source: EphemeralSource,
+    from: EphemeralCursor,
+    now: EphemeralCursor,
+  ): Promise<{ events: JsonObject[]; receipts: number; typing: number }> {
     const limit = MAX_EPHEMERAL;
     const events: JsonObject[] = [];
     const receipts = await this.#opts.store.receiptsBetween(from.receipts, now.receipts, limit);
@@ -194,7 +260,7 @@ export class TransactionBuilder {
         events.push({ type: 'm.typing', room_id: roomId, content: { user_ids: source.typingIn(roomId) } });
       }
     }
-    return { events, cursor: { receipts: receiptsTo, typing: Math.max(from.typing, typingTo) } };
+    return { events, receipts: receiptsTo, typing: Math.max(from.typing, typingTo) };
   }
 
   async #interested(reg: Registration, event: StoredEvent): Promise<boolean> {

@@ -50,8 +50,19 @@ export interface AppserviceStore {
   eventsBetween(after: number, upTo: number, limit: number): Promise<StoredEvent[]>;
   /** The room's joined members who are users of this server. */
   localJoinedMembers(roomId: string): Promise<string[]>;
+  /** To-device messages written in (after, upTo], in stream order. */
+  toDeviceBetween(after: number, upTo: number, limit: number): Promise<AppserviceToDevice[]>;
   /** Public receipts (not m.read.private) written in (after, upTo], in stream order. */
   receiptsBetween(after: number, upTo: number, limit: number): Promise<AppserviceReceipt[]>;
+}
+
+export interface AppserviceToDevice {
+  userId: string;
+  deviceId: string;
+  streamId: number;
+  sender: string;
+  type: string;
+  content: unknown;
 }
 
 export interface AppserviceReceipt {
@@ -176,6 +187,16 @@ export class PostgresAppserviceStore implements AppserviceStore {
       [roomId],
     );
     return rows.map((r) => r.user_id);
+  }
+
+  async toDeviceBetween(after: number, upTo: number, limit: number): Promise<AppserviceToDevice[]> {
+    if (upTo <= after) return [];
+    const { rows } = await this.#db.query<{ user_id: string; device_id: string; stream_id: number; sender: string; type: string; content: unknown }>(
+      `SELECT user_id, device_id, stream_id, sender, type, content FROM to_device_messages
+       WHERE stream_id > $1 AND stream_id <= $2 ORDER BY stream_id, user_id, device_id LIMIT $3`,
+      [after, upTo, limit],
+    );
+    return rows.map((r) => ({ userId: r.user_id, deviceId: r.device_id, streamId: r.stream_id, sender: r.sender, type: r.type, content: r.content }));
   }
 
   async receiptsBetween(after: number, upTo: number, limit: number): Promise<AppserviceReceipt[]> {

@@ -120,6 +120,32 @@ forEachBackend('appservice actors', (backend) => {
     assert.ok(other.transactions.every((x) => x.body['ephemeral'] === undefined && x.body['de.sorunome.msc2409.ephemeral'] === undefined));
   });
 
+  test('to-device messages for devices of its users go to a service that asked for them (MSC4203)', async (t) => {
+    const service = await startFakeService();
+    t.after(() => service.close());
+    const file = await writeRegistration({ url: service.url, pushToDevice: true });
+    const s = await startTestServer(t, { backend: backend.name, config: { app_service_config_files: [file] } });
+    const alice = await newUser(s, 'alice');
+    const bob = await newUser(s, 'bob');
+    const bridged = await s.createUser('bridge_erin');
+    const res = await s.request('PUT', '/_matrix/client/v3/sendToDevice/m.example/td1', {
+      token: alice.accessToken,
+      body: { messages: { [bridged.userId]: { [bridged.deviceId]: { secret: 1 } }, [bob.userId]: { [bob.deviceId]: { secret: 2 } } } },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const toDevice = () => service.transactions.flatMap((x) => (x.body['de.sorunome.msc2409.to_device'] ?? []) as Record<string, unknown>[]);
+    const deadline = Date.now() + 20_000;
+    while (toDevice().length === 0) {
+      assert.ok(Date.now() < deadline, 'a to-device message arrives');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(toDevice(), [
+      { type: 'm.example', sender: alice.userId, content: { secret: 1 }, to_user_id: bridged.userId, to_device_id: bridged.deviceId },
+    ]);
+    assert.ok(service.transactions.every((x) => JSON.stringify(x.body['to_device']) === JSON.stringify(x.body['de.sorunome.msc2409.to_device'])));
+    assert.ok(service.transactions.every((x) => x.body['de.sorunome.msc2409.ephemeral'] === undefined), 'no ephemeral without asking');
+  });
+
   test('the sender user exists at boot; a registration without url gets no actor', async (t) => {
     const file = await writeRegistration({ url: null, id: 'quiet', senderLocalpart: 'quietbot' });
     const s = await startTestServer(t, { backend: backend.name, config: { app_service_config_files: [file] } });

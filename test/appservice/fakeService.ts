@@ -161,6 +161,7 @@ export interface RegistrationFileOptions {
   protocols?: string[];
   /** Written as MSC2409's unstable key when 'unstable'. */
   receiveEphemeral?: boolean | 'unstable';
+  pushToDevice?: boolean;
 }
 
 /** Writes a registration file (JSON is YAML) to a fresh temporary directory and returns its path. */
@@ -187,6 +188,7 @@ export async function writeRegistration(options: RegistrationFileOptions): Promi
         : options.receiveEphemeral
           ? { receive_ephemeral: true }
           : {}),
+      ...(options.pushToDevice !== undefined ? { push_to_device: options.pushToDevice } : {}),
     }),
   );
   return file;
