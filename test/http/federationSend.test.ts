@@ -466,4 +466,29 @@ forEachBackend('federation /send', (backend) => {
     const ephemeral = (sync.body as { rooms: { join: Record<string, { ephemeral: { events: JsonObject[] } }> } }).rooms.join[room.roomId]?.ephemeral.events ?? [];
     assert.ok(!ephemeral.some((e) => e['type'] === 'm.typing' && ((e['content'] as JsonObject)['user_ids'] as string[]).length > 0), 'bob is not typing');
   });
+
+  test('a gap the origin cannot fill: accepted against the state we have; unknown auth events: refused, not stored', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const extremities = (await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId);
+    // The remote answers get_missing_events with an error (the default handler: 404).
+    const unknownPrev = `$${'A'.repeat(43)}`;
+    const orphan = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'after a gap' }, prevEvents: [unknownPrev], depth: 50 });
+    assert.deepEqual(await sent(room, 'gap', [orphan.pdu]), { [orphan.eventId]: {} });
+    assert.ok(room.remote.received.some((r) => r.method === 'POST' && r.url.startsWith('/_matrix/federation/v1/get_missing_events/')));
+    assert.deepEqual((await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId).sort(), [...extremities, orphan.eventId].sort());
+
+    const state = await room.state();
+    const unknownAuth = await room.build({
+      type: 'm.room.message',
+      sender: bob,
+      content: { msgtype: 'm.text', body: 'cites what we never saw' },
+      authEvents: [state.get('m.room.create\u0000') as string, state.get('m.room.power_levels\u0000') as string, unknownPrev],
+    });
+    const refused = await sent(room, 'unknown-auth', [unknownAuth.pdu]);
+    assert.match(refused[unknownAuth.eventId]?.error ?? '', /unknown/);
+    assert.equal(await count(room, 'event_outliers'), 0, 'not stored: the same event may pass once we know its auth events');
+    assert.equal(await room.store.getEvent(unknownAuth.eventId), null);
+  });
 });
