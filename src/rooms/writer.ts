@@ -128,7 +128,9 @@ export class RoomWriter {
         queue = { jobs: [], running: false };
         this.queues.set(roomId, queue);
       }
-      queue.jobs.push({ draft, resolve, reject });
+      // Answered in the next turn of the event loop: by then the next batch of the room has been built and handed to
+      // PostgreSQL, so writing these answers (a socket write each) overlaps its commit instead of delaying it.
+      queue.jobs.push({ draft, resolve: (value) => setImmediate(resolve, value), reject });
       if (!queue.running) void this.drain(roomId, queue);
     });
   }
