@@ -170,10 +170,6 @@ export class RemoteEventHandler {
     const signed = listSignatures(pdu);
     const keys = new Map<string, ServerVerifyKeys>();
     for (const server of requiredSignatureServers(pdu, v)) {
-      if (server === this.opts.serverName) {
-        keys.set(server, await this.opts.keys.getVerifyKeys(server, validAt));
-        continue;
-      }
       const keyIds = signed.filter(([entity]) => entity === server).map(([, keyId]) => keyId);
       keys.set(server, await this.opts.keys.getVerifyKeys(server, validAt, keyIds));
     }
