@@ -46,7 +46,7 @@ export function federationEduHandler(opts: EduHandlerOptions): EduHandler {
       case 'm.typing': {
         const { room_id: roomId, user_id: userId, typing } = content;
         if (typeof roomId !== 'string' || !ours(origin, userId) || typeof typing !== 'boolean') return;
-        await services.typing.set(userId, userId, roomId, typing, undefined);
+        await each('m.typing', () => services.typing.set(userId, userId, roomId, typing, undefined));
         return;
       }
       case 'm.receipt': {
