@@ -3,10 +3,10 @@
 // Every authenticated request resolves its token, so the owners found are cached in memory, per database handle,
 // to spare a round trip per request. A revoked token must be refused at once, so every way a token stops being
 // valid goes through this store (deleting tokens or devices; a deactivation deletes the user's devices first) and
-// each such method empties every cache. That happens while the revoking transaction may still be open, which is safe
-// because the lookup reads the rows FOR SHARE: a lookup that starts after the DELETE waits until it commits (and then
-// finds nothing) or rolls back, and a lookup already running when the cache is emptied does not fill it (the
-// generation moved). Expiry (valid_until_ts) is checked by the caller on every request, cached or not.
+// each such method forgets the user's cached tokens. That happens while the revoking transaction may still be open,
+// which is safe because the lookup reads the rows FOR SHARE: a lookup that starts after the DELETE waits until it
+// commits (and then finds nothing) or rolls back, and a lookup already running when the cache is emptied does not
+// fill it (the generation moved). Expiry (valid_until_ts) is checked by the caller on every request, cached or not.
 import type { Queryable } from './database.ts';
 
 export interface Device {
@@ -63,12 +63,24 @@ const TOKEN_CACHE_SIZE = 10_000;
 /** Moves on every revocation: a lookup that began in an older generation does not fill the cache. */
 let tokenGeneration = 0;
 /** Per database handle: token hash (base64) -> owner, oldest first. */
-let tokenCaches = new WeakMap<Queryable, Map<string, TokenOwner>>();
+const tokenCaches = new WeakMap<Queryable, Map<string, TokenOwner>>();
+/** The same caches, to forget one user's entries in all of them. */
+const allTokenCaches = new Set<WeakRef<Map<string, TokenOwner>>>();
 
-/** Forgets every cached token owner, of every database handle; called whenever a token may stop being valid. */
-export function revokeCachedTokens(): void {
+/**
+ * Forgets cached token owners, of every database handle: the user's (whose tokens may have stopped being valid), or
+ * all of them. Either way no lookup already under way fills the cache.
+ */
+export function revokeCachedTokens(userId?: string): void {
   tokenGeneration++;
-  tokenCaches = new WeakMap();
+  for (const ref of allTokenCaches) {
+    const cache = ref.deref();
+    if (!cache) {
+      allTokenCaches.delete(ref);
+      continue;
+    }
+    for (const [key, owner] of cache) if (userId === undefined || owner.userId === userId) cache.delete(key);
+  }
 }
 
 export class PostgresDeviceStore implements DeviceStore {
@@ -113,6 +125,7 @@ export class PostgresDeviceStore implements DeviceStore {
       if (!cache) {
         cache = new Map();
         tokenCaches.set(this.db, cache);
+        allTokenCaches.add(new WeakRef(cache));
       }
       cache.set(key, owner);
       if (cache.size > TOKEN_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
@@ -121,8 +134,8 @@ export class PostgresDeviceStore implements DeviceStore {
   }
 
   async deleteAccessToken(tokenHash: Buffer): Promise<void> {
-    await this.db.query('DELETE FROM access_tokens WHERE token_hash = $1', [tokenHash]);
-    revokeCachedTokens();
+    const { rows } = await this.db.query<{ user_id: string }>('DELETE FROM access_tokens WHERE token_hash = $1 RETURNING user_id', [tokenHash]);
+    for (const row of rows) revokeCachedTokens(row.user_id);
   }
 
   async getDevice(userId: string, deviceId: string): Promise<Device | null> {
@@ -145,7 +158,7 @@ export class PostgresDeviceStore implements DeviceStore {
     const { rowCount } = deviceIds
       ? await this.db.query('DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2::text[])', [userId, [...deviceIds]])
       : await this.db.query('DELETE FROM devices WHERE user_id = $1', [userId]);
-    revokeCachedTokens();
+    revokeCachedTokens(userId);
     return rowCount;
   }
 
@@ -162,7 +175,7 @@ export class PostgresDeviceStore implements DeviceStore {
     const keep = exceptTokenHash ?? Buffer.alloc(0);
     await this.db.query('DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2 AND access_token_hash <> $3', [userId, deviceId, keep]);
     await this.db.query('DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2 AND token_hash <> $3', [userId, deviceId, keep]);
-    revokeCachedTokens();
+    revokeCachedTokens(userId);
   }
 
   async deleteOtherDevices(userId: string, keepDeviceId: string): Promise<string[]> {
@@ -170,7 +183,7 @@ export class PostgresDeviceStore implements DeviceStore {
       'DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 RETURNING device_id',
       [userId, keepDeviceId],
     );
-    revokeCachedTokens();
+    revokeCachedTokens(userId);
     return rows.map((r) => r.device_id).sort();
   }
 }

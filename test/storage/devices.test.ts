@@ -123,6 +123,24 @@ forEachBackend('DeviceStore token cache', (b) => {
     });
   }
 
+  test("revoking one user's token keeps other users' tokens cached", async (t) => {
+    const db = await b.fresh(t);
+    const [aliceToken] = (await seed(db, ['D1'])) as [Buffer];
+    await db.query("INSERT INTO users (user_id, password_hash, admin, creation_ts) VALUES ('@bob:example.org', null, false, 1)");
+    const bobToken = Buffer.alloc(32, 77);
+    await new PostgresDeviceStore(db).upsertDevice('@bob:example.org', 'B1', null, 1);
+    await new PostgresDeviceStore(db).addAccessToken(bobToken, '@bob:example.org', 'B1', 1);
+    const { handle, count } = counting(db);
+    const store = new PostgresDeviceStore(handle);
+    await store.findTokenOwner(aliceToken);
+    await store.findTokenOwner(bobToken);
+    assert.equal(count(), 2);
+    await new PostgresDeviceStore(db).deleteAccessToken(aliceToken);
+    assert.equal(await store.findTokenOwner(aliceToken), null);
+    assert.equal((await store.findTokenOwner(bobToken))?.userId, '@bob:example.org');
+    assert.equal(count(), 3);
+  });
+
   test('a lookup that was in flight when the cache was emptied does not fill it', async (t) => {
     const db = await b.fresh(t);
     const [token] = (await seed(db, ['D1'])) as [Buffer];
