@@ -37,6 +37,11 @@ forEachBackend('appservice actors', (backend) => {
     const ids = service.transactions.map((x) => x.txnId);
     assert.equal(new Set(ids).size, ids.length, 'transaction ids never repeat');
 
+    const metrics = await s.running.metrics.render();
+    const counted = /troupe_appservice_transactions_total\{service="bridge",outcome="sent"\} (\d+)/.exec(metrics);
+    assert.ok(counted && Number(counted[1]) >= 1, 'sent transactions are counted');
+    assert.match(metrics, /troupe_appservice_transaction_duration_seconds_count\{service="bridge"\} [1-9]/);
+
     const row = s.running.admin.list().find((r) => r.id === 'as:bridge');
     assert.ok(row, 'the actor is a supervisor child');
     assert.equal(row.kind, 'appservice');
