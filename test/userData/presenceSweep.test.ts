@@ -64,7 +64,7 @@ forEachBackend('presence sweep', (backend) => {
     );
     assert.equal(timers.pending, 1, 'armed at start');
     timers.advance(SWEEP_INTERVAL_MS - 1);
-    assert.deepEqual(notifications, []);
+    assert.equal(notifications.length, 0);
     timers.advance(1);
     await until(() => timers.pending === 1, 'the sweep to finish and re-arm');
     const { rows } = await db.query<{ user_id: string; state: string }>('SELECT user_id, state FROM presence ORDER BY user_id');
