@@ -491,4 +491,36 @@ forEachBackend('federation /send', (backend) => {
     assert.equal(await count(room, 'event_outliers'), 0, 'not stored: the same event may pass once we know its auth events');
     assert.equal(await room.store.getEvent(unknownAuth.eventId), null);
   });
+
+  test('odd PDUs are refused, never a server error: NUL anywhere, a second create event, numbers beyond 2^53', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const events = await count(room, 'events');
+    // The request parser refuses NUL in any string of the body, so the whole transaction is refused.
+    const nulKey = await room.build({ type: 'm.room.member', sender: bob, stateKey: `${bob}\u0000x`, content: { membership: 'join' } });
+    const nul = await room.send('nul', [nulKey.pdu]);
+    assert.equal(nul.status, 400);
+    assert.equal((nul.body as JsonObject)['errcode'], 'M_BAD_JSON');
+    const create = await room.build({ type: 'm.room.create', sender: bob, stateKey: '', content: { room_version: room.version.id } });
+    const pdus = await sent(room, 'create', [create.pdu]);
+    assert.match(pdus[create.eventId]?.error ?? '', /Dropped/);
+    assert.equal(await count(room, 'events'), events);
+    assert.equal(await count(room, 'federation_inbound_transactions'), 1, 'only the transaction that was processed');
+
+    // Room versions 1–5 allow integers beyond 2^53; a request body cannot carry them (X-Matrix signs canonical JSON),
+    // but an answer to get_missing_events can.
+    const old = await startFederatedRoom(t, backend, certificate, { roomVersion: '5' });
+    const carl = old.user('carl');
+    await old.joinThroughSendJoin(carl);
+    const deep = await old.build({ type: 'm.room.message', sender: carl, content: { msgtype: 'm.text', body: 'deep' }, depth: 1e20 });
+    const next = await old.build({ type: 'm.room.message', sender: carl, content: { msgtype: 'm.text', body: 'next' }, prevEvents: [deep.eventId], depth: 60 });
+    old.remote.handlers.push((req) =>
+      req.method === 'POST' && req.url?.startsWith('/_matrix/federation/v1/get_missing_events/') ? { status: 200, body: { events: [deep.pdu] } } : undefined,
+    );
+    const res = await old.send('deep', [next.pdu]);
+    assert.deepEqual(res, { status: 200, body: { pdus: { [next.eventId]: {} } } });
+    assert.equal(await old.store.getEvent(deep.eventId), null, 'the event out of range was dropped');
+    assert.ok(await old.store.getEvent(next.eventId));
+  });
 });

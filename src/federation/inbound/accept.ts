@@ -128,8 +128,10 @@ export class RemoteEventHandler {
     const eventId = pduEventId(pdu, v);
     if (eventId === undefined) throw new PduDroppedError('invalid event: no event id can be computed');
     if (pdu['type'] === 'm.room.create') throw new PduDroppedError('a room has exactly one m.room.create event', eventId);
-
     const received = toRoomEvent(pdu, v, { validate: false, eventId });
+    const unstorable = storageProblem(received);
+    if (unstorable !== undefined) throw new PduDroppedError(`invalid event: ${unstorable}`, eventId);
+
     const seen = await this.known.get([eventId, ...received.prev_events], v);
     const earlier = seen.get(eventId);
     if (earlier) return outcomeOf(earlier);
@@ -373,6 +375,18 @@ export class RemoteEventHandler {
     const redactLevel = parsePowerLevel(powerLevels?.content['redact'], v) ?? 50;
     return userPowerLevel(event.sender, create, powerLevels, v) >= redactLevel;
   }
+}
+
+/**
+ * What the event format allows but storage cannot hold: room versions 1–5 allow integers beyond 2^53 (bigint columns
+ * and exact arithmetic stop there), and no version forbids NUL in the identifiers kept in text columns.
+ */
+function storageProblem(event: RoomEvent): string | undefined {
+  if (!Number.isSafeInteger(event.depth)) return 'depth is out of range';
+  if (!Number.isSafeInteger(event.origin_server_ts)) return 'origin_server_ts is out of range';
+  const texts = [event.type, event.sender, event.room_id, event.event_id, event.state_key, event.redacts, ...event.prev_events, ...event.auth_events];
+  if (texts.some((t) => t?.includes('\u0000'))) return 'an identifier contains NUL';
+  return undefined;
 }
 
 /** The state keys the auth rules read for `event`: its auth event selection, and the create event (v12 too). */
