@@ -90,6 +90,23 @@ forEachBackend('appservice Client-Server API', (backend) => {
     await call(s(), 'POST', `${V3}/register`, tokenUser('other-as-token'), { ...body(unique('other_')), inhibit_login: true });
   });
 
+  test('m.login.application_service logs in a registered user of the namespace with the as_token', async () => {
+    const flows = await call(s(), 'GET', `${V3}/login`, undefined);
+    assert.ok((flows['flows'] as { type: string }[]).some((f) => f.type === 'm.login.application_service'));
+    const bridged = await registerBridged(unique('bridge_'));
+    const login = (user: string) => ({ type: 'm.login.application_service', identifier: { type: 'm.id.user', user } });
+    const res = await call(s(), 'POST', `${V3}/login`, as(), login(bridged));
+    assert.equal(res['user_id'], bridged);
+    const who = await call(s(), 'GET', `${V3}/account/whoami`, tokenUser(res['access_token'] as string));
+    assert.equal(who['user_id'], bridged);
+    assert.equal(who['device_id'], res['device_id']);
+    const alice = await newUser(s(), 'alice');
+    await fails(s(), 'POST', `${V3}/login`, as(), login(alice.userId), 403, 'M_FORBIDDEN');
+    await fails(s(), 'POST', `${V3}/login`, as(), login(`@${unique('bridge_')}:${s().serverName}`), 403, 'M_FORBIDDEN');
+    await fails(s(), 'POST', `${V3}/login`, undefined, login(bridged), 401, 'M_MISSING_TOKEN');
+    await fails(s(), 'POST', `${V3}/login`, alice, login(bridged), 401, 'M_UNKNOWN_TOKEN');
+  });
+
   test('exclusive user namespaces are refused to ordinary registration', async () => {
     const open = await startTestServer(
       { after: (fn) => cleanups.push(fn) },

@@ -1,10 +1,15 @@
 // Client-Server API for application services:
 //   POST /_matrix/client/v3/register with `type: m.login.application_service` (users in the service's namespace)
+//   POST /_matrix/client/v3/login with `type: m.login.application_service` (a device for one of its users)
 //   POST /_matrix/client/v1/appservice/{appserviceId}/ping
 // and the exclusive-namespace refusals the ordinary register and alias routes apply.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { validateUserLocalpart } from '../../../protocol/identifiers.ts';
+import { onDevicesChanged, runListeners } from '../../../auth/hooks.ts';
+import { issueLogin, requestedUserId } from '../../../auth/login.ts';
+import type { Queryable } from '../../../storage/database.ts';
 import {
+  mayActAsUser,
   exclusiveServiceForAlias,
   exclusiveServiceForUser,
   findServiceForAlias,
@@ -176,4 +181,34 @@ export async function userExistsPerAppservice(ctx: HttpContext, userId: string):
   const service = findServiceForUser(ctx.appservices.registrations, userId);
   if (!service || service.url === null) return false;
   return (await ctx.appservices.queryUser(service, userId)) && (await ctx.users.getUser(userId)) !== null;
+}
+
+interface AppserviceLoginBody {
+  device_id?: string;
+  initial_device_display_name?: string;
+  refresh_token?: boolean;
+}
+
+/**
+ * POST /login with m.login.application_service: a device and access token for a user of the service's
+ * namespaces who exists, on the strength of the as_token (no password).
+ */
+export async function loginAppserviceUser(ctx: HttpContext, request: FastifyRequest, body: AppserviceLoginBody & Record<string, unknown>): Promise<Record<string, unknown>> {
+  const reg = appserviceOf(ctx, request);
+  const userId = requestedUserId(body, ctx.config.serverName);
+  if (!mayActAsUser(reg, userId)) throw forbidden('This user is not in the namespace of the application service');
+  const user = await ctx.users.getUser(userId);
+  if (!user) throw forbidden('Application service has not registered this user');
+  if (user.deactivated) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated');
+  const issued = await ctx.db.transaction((tx: Queryable) =>
+    issueLogin(tx, {
+      userId,
+      deviceId: body.device_id,
+      displayName: body.initial_device_display_name,
+      refresh: body.refresh_token === true,
+      now: ctx.now(),
+    }),
+  );
+  await runListeners(ctx, onDevicesChanged, userId, [issued.device_id]);
+  return { user_id: userId, home_server: ctx.config.serverName, ...issued };
 }

@@ -10,6 +10,7 @@ import type { HttpContext } from '../../context.ts';
 import { MatrixError, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { checkDeviceFields } from './register.ts';
+import { APPSERVICE_LOGIN_TYPE, loginAppserviceUser } from './appservice.ts';
 import { parseBody } from '../../validate.ts';
 
 interface LoginBody {
@@ -39,10 +40,16 @@ const refreshSchema = { type: 'object', properties: { refresh_token: { type: 'st
 
 export function registerLogin(app: FastifyInstance, ctx: HttpContext): void {
   route(app, '/_matrix/client/v3/login', {
-    GET: async () => ({ flows: [{ type: 'm.login.password' }] }),
+    GET: async () => ({
+      flows: [{ type: 'm.login.password' }, ...(ctx.appservices?.registrations.length ? [{ type: APPSERVICE_LOGIN_TYPE }] : [])],
+    }),
     POST: async (request) => {
       const body = parseBody<LoginBody>(loginSchema, request.body);
       if (body.type === undefined) throw missingParam('type is required');
+      if (body.type === APPSERVICE_LOGIN_TYPE && ctx.appservices?.registrations.length) {
+        checkDeviceFields(body);
+        return loginAppserviceUser(ctx, request, body as LoginBody & Record<string, unknown>);
+      }
       if (body.type !== 'm.login.password') throw new MatrixError(400, 'M_UNKNOWN', `Unknown login type ${body.type}`);
       checkDeviceFields(body);
       const requested = requestedUserId(body as Record<string, unknown>, ctx.config.serverName);
