@@ -173,7 +173,7 @@ forEachBackend('appservice Client-Server API', (backend) => {
     assert.equal(joined['room_id'], roomId);
   });
 
-  test('the profile of an unknown user in a namespace is asked of the service', async () => {
+  test('the profile or invite of an unknown user in a namespace is asked of the service', async () => {
     const alice = await newUser(s(), 'alice');
     const created = `@${unique('bridge_')}:${s().serverName}`;
     svc().onUserQuery = async (userId) => {
@@ -183,6 +183,18 @@ forEachBackend('appservice Client-Server API', (backend) => {
     };
     const profile = await call(s(), 'GET', `${V3}/profile/${enc(created)}`, alice);
     assert.equal(typeof profile['displayname'], 'string');
+    // An invite of an unknown namespaced user asks too, and the service creates the user before the invite.
+    const invited = `@${unique('bridge_')}:${s().serverName}`;
+    svc().onUserQuery = async (userId) => {
+      if (userId !== invited) return false;
+      await registerBridged(userId.slice(1, userId.indexOf(':')));
+      return true;
+    };
+    const roomId = await createRoom(s(), alice);
+    await call(s(), 'POST', `${V3}/rooms/${enc(roomId)}/invite`, alice, { user_id: invited });
+    assert.ok(svc().requests.some((r) => r.url === `/_matrix/app/v1/users/${enc(invited)}`));
+    const { rows } = await s().running.db.query('SELECT user_id FROM users WHERE user_id = $1', [invited]);
+    assert.equal(rows.length, 1);
     await fails(s(), 'GET', `${V3}/profile/${enc(`@${unique('bridge_')}:${s().serverName}`)}`, alice, undefined, 404, 'M_NOT_FOUND');
   });
 

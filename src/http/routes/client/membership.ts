@@ -6,7 +6,7 @@ import { MatrixError } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { roomAliasParam } from './aliases.ts';
-import { resolveAlias } from './appservice.ts';
+import { resolveAlias, userExistsPerAppservice } from './appservice.ts';
 import { CLIENT_V3, params, roomCall, roomIdParam } from './rooms.ts';
 
 const REASON_SCHEMA = { type: 'object', properties: { reason: { type: 'string' } } } as const;
@@ -52,6 +52,8 @@ export function registerMembership(app: FastifyInstance, ctx: HttpContext): void
         const { userId } = await ctx.authenticate(request);
         const roomId = roomIdParam(request);
         const body = parseBody<Target>(TARGET_SCHEMA, request.body);
+        // An unknown user of an application service's namespace: the service may create them first.
+        if (action === 'invite' && !(await ctx.users.getUser(body.user_id))) await userExistsPerAppservice(ctx, body.user_id);
         await roomCall(() => ctx.rooms[action](userId, roomId, body.user_id, body.reason));
         return {};
       },
