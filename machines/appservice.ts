@@ -149,7 +149,7 @@ export interface AppserviceContext {
 export type AppserviceEvent =
   /**
    * New facts may interest this service: events committed up to `position` (DESIGN.md §3), or, without a
-   * position, receipts, typing or to-device messages.
+   * position, receipts, typing, presence or to-device messages.
    */
   | { type: 'NOTIFY'; position?: number }
   /** The service answered a ping (POST /_matrix/client/v1/appservice/{id}/ping succeeded): retry now. */

@@ -68,6 +68,9 @@ export function userStreamActorId(userId: string): string {
   return `user:${userId}`;
 }
 
+/** The streams whose advances may give an appservice something to send. */
+const APPSERVICE_STREAMS: ReadonlySet<StreamName> = new Set<StreamName>(['events', 'receipts', 'typing', 'presence', 'to_device']);
+
 export function appserviceActorId(serviceId: string): string {
   return `as:${serviceId}`;
 }
@@ -82,11 +85,11 @@ export const supervisorMachine = setup({
     appservice: appserviceMachine,
   },
   actions: {
-    // New events (or receipts, typing, to-device messages) are committed: every appservice reads what interests it from storage
+    // New events (or receipts, typing, presence, to-device messages) are committed: every appservice reads what interests it from storage
     // (cheaper than routing per event here, which would need room facts the supervisor does not keep).
     notifyAppservices: enqueueActions(({ event, self, enqueue }) => {
       const e = event as StreamTokenEvent;
-      if (e.stream !== 'events' && e.stream !== 'receipts' && e.stream !== 'typing' && e.stream !== 'to_device') return;
+      if (!APPSERVICE_STREAMS.has(e.stream)) return;
       const notify = e.stream === 'events' ? { type: 'NOTIFY', position: e.position } : { type: 'NOTIFY' };
       for (const [id, child] of Object.entries(self.getSnapshot().children as Record<string, unknown>)) {
         if (id.startsWith('as:') && child) enqueue.sendTo(child as AnyActorRef, notify);

@@ -160,7 +160,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     appservices.builder.useEphemeral({
       positions: () => {
         const p = userData.positions();
-        return { receipts: p.receipts, typing: p.typing, toDevice: p.to_device };
+        return { receipts: p.receipts, typing: p.typing, toDevice: p.to_device, presence: p.presence };
       },
       typingIn: (roomId) => userData.typing.typingIn(roomId),
     });

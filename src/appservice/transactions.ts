@@ -9,7 +9,8 @@
 // event of that room, or when an alias of the room is created or deleted (invalidateRoom).
 //
 // Services that asked for ephemeral events (receive_ephemeral / MSC2409) also get the public receipts and the
-// typing notifications of the rooms that interest them, at most 100 per transaction, under both the stable
+// typing notifications of the rooms that interest them, and the presence of their users and of local users joined
+// to a room that interests them, at most 100 per transaction, under both the stable
 // `ephemeral` key and MSC2409's `de.sorunome.msc2409.ephemeral` (which the bridges' libraries read). Services
 // that asked for to-device messages (push_to_device, MSC4203) get those sent to devices of their users, at most
 // 100 per transaction, under `to_device` and `de.sorunome.msc2409.to_device`. How far a service has been given
@@ -23,7 +24,7 @@ import type { AppserviceReceipt, AppserviceStore } from '../storage/appservices.
 import type { StreamNotification } from '../notifier.ts';
 import type { RoomAliasStore } from '../storage/aliases.ts';
 import type { EventStore, StoredEvent } from '../storage/events.ts';
-import { isInterestedInEvent, isInterestedInRoom, isInterestedInToDevice } from './namespaces.ts';
+import { isInterestedInEvent, isInterestedInRoom, isInterestedInToDevice, isInterestedInUser } from './namespaces.ts';
 import { TRANSACTION_KEYS, type Registration } from './registration.ts';
 
 /**
@@ -62,6 +63,7 @@ export interface EphemeralCursor {
   receipts: number;
   typing: number;
   toDevice: number;
+  presence: number;
 }
 
 interface Extras {
@@ -88,7 +90,7 @@ export class TransactionBuilder {
   readonly #lastBuilt = new Map<string, { txnId: string; body: string; cursor?: EphemeralCursor }>();
   #ephemeral: EphemeralSource | null = null;
   /** The streams' positions when the source arrived: where every service's cursor starts. */
-  #ephemeralStart: EphemeralCursor = { receipts: 0, typing: 0, toDevice: 0 };
+  #ephemeralStart: EphemeralCursor = { receipts: 0, typing: 0, toDevice: 0, presence: 0 };
   /** Per service, how far it has been given receipts and typing (applied when a transaction is acknowledged). */
   readonly #cursors = new Map<string, EphemeralCursor>();
   /** Room -> typing stream position of its last change. */
@@ -199,12 +201,14 @@ export class TransactionBuilder {
     if (!source || (!reg.receiveEphemeral && !reg.receiveToDevice)) return null;
     const now = source.positions();
     const from = this.#cursors.get(reg.id) ?? this.#ephemeralStart;
-    const ephemeral = reg.receiveEphemeral ? await this.#takeEphemeral(reg, source, from, now) : { events: [], receipts: now.receipts, typing: now.typing };
+    const ephemeral = reg.receiveEphemeral
+      ? await this.#takeEphemeral(reg, source, from, now)
+      : { events: [], receipts: now.receipts, typing: now.typing, presence: now.presence };
     const toDevice = reg.receiveToDevice ? await this.#takeToDevice(reg, from.toDevice, now.toDevice) : { messages: [], toDevice: now.toDevice };
     return {
       ephemeral: ephemeral.events,
       toDevice: toDevice.messages,
-      cursor: { receipts: ephemeral.receipts, typing: ephemeral.typing, toDevice: toDevice.toDevice },
+      cursor: { receipts: ephemeral.receipts, typing: ephemeral.typing, presence: ephemeral.presence, toDevice: toDevice.toDevice },
     };
   }
 
@@ -237,13 +241,13 @@ export class TransactionBuilder {
     return { messages, toDevice: Math.max(after, to) };
   }
 
-  /** Receipts and typing of interesting rooms since the cursor, at most 100. */
+  /** Receipts and typing of interesting rooms, and presence of interesting users, since the cursor, at most 100. */
   async #takeEphemeral(
     reg: Registration,
     source: EphemeralSource,
     from: EphemeralCursor,
     now: EphemeralCursor,
-  ): Promise<{ events: JsonObject[]; receipts: number; typing: number }> {
+  ): Promise<{ events: JsonObject[]; receipts: number; typing: number; presence: number }> {
     const limit = MAX_EPHEMERAL;
     const events: JsonObject[] = [];
     const receipts = await this.#opts.store.receiptsBetween(from.receipts, now.receipts, limit);
@@ -260,7 +264,26 @@ export class TransactionBuilder {
         events.push({ type: 'm.typing', room_id: roomId, content: { user_ids: source.typingIn(roomId) } });
       }
     }
-    return { events, receipts: receiptsTo, typing: Math.max(from.typing, typingTo) };
+    let presenceTo = now.presence;
+    const room = limit - events.length;
+    const changes = room > 0 ? await this.#opts.store.presenceBetween(from.presence, now.presence, room) : [];
+    if (room === 0) presenceTo = from.presence;
+    else if (changes.length === room) presenceTo = changes.at(-1)?.streamId ?? from.presence;
+    const clock = this.#opts.now();
+    for (const p of changes) {
+      if (!(await this.#presenceInterests(reg, p.userId))) continue;
+      const content: JsonObject = { presence: p.state, last_active_ago: Math.max(0, clock - p.lastActiveTs), currently_active: p.currentlyActive };
+      if (p.statusMsg !== null) content['status_msg'] = p.statusMsg;
+      events.push({ type: 'm.presence', sender: p.userId, content });
+    }
+    return { events, receipts: receiptsTo, typing: Math.max(from.typing, typingTo), presence: Math.max(from.presence, presenceTo) };
+  }
+
+  /** A user of the service, or a local user joined to a room that interests it (as Synapse decides). */
+  async #presenceInterests(reg: Registration, userId: string): Promise<boolean> {
+    if (isInterestedInUser(reg, userId)) return true;
+    for (const roomId of await this.#opts.store.joinedRoomsOf(userId)) if (await this.#roomInterested(reg, roomId)) return true;
+    return false;
   }
 
   async #interested(reg: Registration, event: StoredEvent): Promise<boolean> {

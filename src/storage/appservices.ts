@@ -50,10 +50,23 @@ export interface AppserviceStore {
   eventsBetween(after: number, upTo: number, limit: number): Promise<StoredEvent[]>;
   /** The room's joined members who are users of this server. */
   localJoinedMembers(roomId: string): Promise<string[]>;
+  /** Presence changes written in (after, upTo], in stream order. */
+  presenceBetween(after: number, upTo: number, limit: number): Promise<AppservicePresence[]>;
+  /** The rooms a local user is joined to. */
+  joinedRoomsOf(userId: string): Promise<string[]>;
   /** To-device messages written in (after, upTo], in stream order. */
   toDeviceBetween(after: number, upTo: number, limit: number): Promise<AppserviceToDevice[]>;
   /** Public receipts (not m.read.private) written in (after, upTo], in stream order. */
   receiptsBetween(after: number, upTo: number, limit: number): Promise<AppserviceReceipt[]>;
+}
+
+export interface AppservicePresence {
+  userId: string;
+  state: string;
+  statusMsg: string | null;
+  lastActiveTs: number;
+  currentlyActive: boolean;
+  streamId: number;
 }
 
 export interface AppserviceToDevice {
@@ -187,6 +200,38 @@ export class PostgresAppserviceStore implements AppserviceStore {
       [roomId],
     );
     return rows.map((r) => r.user_id);
+  }
+
+  async presenceBetween(after: number, upTo: number, limit: number): Promise<AppservicePresence[]> {
+    if (upTo <= after) return [];
+    const { rows } = await this.#db.query<{
+      user_id: string;
+      state: string;
+      status_msg: string | null;
+      last_active_ts: number;
+      currently_active: boolean;
+      stream_id: number;
+    }>(
+      `SELECT user_id, state, status_msg, last_active_ts, currently_active, stream_id FROM presence
+       WHERE stream_id > $1 AND stream_id <= $2 ORDER BY stream_id LIMIT $3`,
+      [after, upTo, limit],
+    );
+    return rows.map((r) => ({
+      userId: r.user_id,
+      state: r.state,
+      statusMsg: r.status_msg,
+      lastActiveTs: r.last_active_ts,
+      currentlyActive: r.currently_active,
+      streamId: r.stream_id,
+    }));
+  }
+
+  async joinedRoomsOf(userId: string): Promise<string[]> {
+    const { rows } = await this.#db.query<{ room_id: string }>(
+      "SELECT room_id FROM local_memberships WHERE user_id = $1 AND membership = 'join'",
+      [userId],
+    );
+    return rows.map((r) => r.room_id);
   }
 
   async toDeviceBetween(after: number, upTo: number, limit: number): Promise<AppserviceToDevice[]> {

@@ -71,7 +71,7 @@ forEachBackend('appservice actors', (backend) => {
     assert.equal(service.transactions.length, transactions);
   });
 
-  test('receipts and typing of interesting rooms go to services that asked for ephemeral events', async (t) => {
+  test('receipts, typing and presence of interesting rooms go to services that asked for ephemeral events', async (t) => {
     const wants = await startFakeService();
     const other = await startFakeService();
     t.after(() => Promise.all([wants.close(), other.close()]));
@@ -97,6 +97,14 @@ forEachBackend('appservice actors', (backend) => {
     await put(`/_matrix/client/v3/rooms/${enc(watched)}/receipt/m.read.private/${enc(message)}`, {});
     await put(`/_matrix/client/v3/rooms/${enc(unwatched)}/receipt/m.read/${enc(elsewhere)}`, {});
     await put(`/_matrix/client/v3/rooms/${enc(watched)}/receipt/m.read/${enc(message)}`, {});
+    const loner = await newUser(s, 'loner');
+    for (const [user, status] of [[loner, 'not shared'], [alice, 'bridging']] as const) {
+      const res = await s.request('PUT', `/_matrix/client/v3/presence/${enc(user.userId)}/status`, {
+        token: user.accessToken,
+        body: { presence: 'online', status_msg: status },
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    }
     const typing = await s.request('PUT', `/_matrix/client/v3/rooms/${enc(watched)}/typing/${enc(alice.userId)}`, {
       token: alice.accessToken,
       body: { typing: true, timeout: 30000 },
@@ -105,7 +113,8 @@ forEachBackend('appservice actors', (backend) => {
 
     const ephemeral = () => wants.transactions.flatMap((x) => (x.body['de.sorunome.msc2409.ephemeral'] ?? []) as Record<string, unknown>[]);
     const deadline = Date.now() + 20_000;
-    while (!ephemeral().some((e) => e['type'] === 'm.typing') || !ephemeral().some((e) => e['type'] === 'm.receipt')) {
+    const types = () => new Set(ephemeral().map((e) => e['type']));
+    while (!['m.typing', 'm.receipt', 'm.presence'].every((type) => types().has(type))) {
       assert.ok(Date.now() < deadline, `ephemeral events: ${JSON.stringify(ephemeral())}`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -117,6 +126,12 @@ forEachBackend('appservice actors', (backend) => {
     assert.deepEqual(Object.keys(content), [message]);
     assert.deepEqual(Object.keys(content[message] ?? {}), ['m.read']);
     assert.equal(typeof content[message]?.['m.read']?.[alice.userId]?.ts, 'number');
+    // Presence of a user joined to a watched room, not of one who shares no room with the service's users.
+    const presence = ephemeral().filter((e) => e['type'] === 'm.presence');
+    assert.deepEqual(presence.map((e) => e['sender']), [alice.userId]);
+    const presenceContent = presence[0]?.['content'] as Record<string, unknown>;
+    assert.equal(presenceContent['presence'], 'online');
+    assert.equal(presenceContent['status_msg'], 'bridging');
     const typingEvent = ephemeral().find((e) => e['type'] === 'm.typing');
     assert.deepEqual(typingEvent, { type: 'm.typing', room_id: watched, content: { user_ids: [alice.userId] } });
     // The stable key carries the same; the service that did not ask gets neither.
