@@ -17,6 +17,7 @@ import { EventStore, type StoredEvent } from '../storage/events.ts';
 import { StreamToken } from '../streams/token.ts';
 import { filterJsonEvents, matchesEventFilter, matchesRoom, type Filter } from './filter.ts';
 import { SyncEventFormatter } from './format.ts';
+import { Limiter } from './limiter.ts';
 import { classifyRoom, mergeHistory, type ClassifiedRoom } from './memberships.ts';
 import { STRIPPED_STATE_TYPES, strippedState } from './strippedState.ts';
 import { SyncStore } from './syncStore.ts';
@@ -41,6 +42,8 @@ export interface SyncServiceOptions {
   notifier: Notifier;
   userData: SyncUserData;
   now(): number;
+  /** How many responses are computed at once (default 8: a little below the default database pool). */
+  concurrency?: number;
 }
 
 export interface SyncResult {
@@ -62,8 +65,10 @@ export class SyncService {
   private readonly notifier: Notifier;
   private readonly userData: SyncUserData;
   private readonly now: () => number;
+  private readonly limiter: Limiter;
 
   constructor(opts: SyncServiceOptions) {
+    this.limiter = new Limiter(opts.concurrency ?? 8);
     this.events = new EventStore(opts.db);
     this.store = new SyncStore(opts.db);
     this.formatter = new SyncEventFormatter(this.events, this.store);
@@ -81,7 +86,7 @@ export class SyncService {
     const deadline = this.now() + request.timeoutMs;
     for (;;) {
       const to = request.since ? this.notifier.currentToken().max(request.since) : this.notifier.currentToken();
-      const result = await this.compute(request, to);
+      const result = await this.limiter.run(() => this.compute(request, to));
       const remaining = deadline - this.now();
       if (!request.since || request.fullState || !result.empty || remaining <= 0 || signal?.aborted) return result;
       const waited = await this.notifier.waitForEvents(request.userId, to, remaining, signal);
@@ -148,7 +153,10 @@ export class SyncService {
     const full = timelineRooms.filter((r) => r.full);
     const partial = timelineRooms.filter((r) => !r.full);
     const [fullState, changes] = await Promise.all([
-      this.store.stateAt(full.map((r) => ({ roomId: r.roomId, at: start.get(r.roomId) ?? upTo }))),
+      this.store.stateAt(
+        full.map((r) => ({ roomId: r.roomId, at: start.get(r.roomId) ?? upTo })),
+        { withoutMembers: lazy },
+      ),
       this.store.stateChanges(partial.map((r) => ({ roomId: r.roomId, after: since ?? 0, upTo: start.get(r.roomId) ?? upTo }))),
     ]);
 
@@ -159,22 +167,19 @@ export class SyncService {
     const [counts, heroes] = await Promise.all([this.store.memberCounts(summaryRooms), this.store.heroes(userId, summaryRooms)]);
 
     const state = new Map<string, StoredEvent[]>();
-    for (const r of full) {
-      let events = fullState.get(r.roomId) ?? [];
-      if (lazy) {
-        const needed = senders(timelines.get(r.roomId));
-        needed.add(userId);
-        for (const h of heroes.get(r.roomId) ?? []) needed.add(h);
-        events = events.filter((e) => e.type !== 'm.room.member' || (e.stateKey !== null && needed.has(e.stateKey)));
-      }
-      state.set(r.roomId, events);
-    }
+    for (const r of full) state.set(r.roomId, fullState.get(r.roomId) ?? []);
     for (const r of partial) state.set(r.roomId, changes.get(r.roomId) ?? []);
     if (lazy) {
-      // Timeline senders whose member event the delta does not carry (always sent: redundancy is not tracked).
-      const wanted = partial.map((r) => {
+      // Member events: with full state those of the timeline's senders, the user and the heroes; with a delta the
+      // timeline senders' that it does not carry (always sent again: redundancy is not tracked).
+      const wanted = timelineRooms.map((r) => {
+        const needed = senders(timelines.get(r.roomId));
+        if (r.full) {
+          needed.add(userId);
+          for (const h of heroes.get(r.roomId) ?? []) needed.add(h);
+        }
         const have = new Set((state.get(r.roomId) ?? []).filter((e) => e.type === 'm.room.member').map((e) => e.stateKey));
-        return { roomId: r.roomId, at: start.get(r.roomId) ?? upTo, userIds: [...senders(timelines.get(r.roomId))].filter((u) => !have.has(u)) };
+        return { roomId: r.roomId, at: start.get(r.roomId) ?? upTo, userIds: [...needed].filter((u) => !have.has(u)) };
       });
       for (const [roomId, members] of await this.store.membersAt(wanted)) {
         state.set(roomId, [...(state.get(roomId) ?? []), ...members].sort((a, b) => a.streamOrdering - b.streamOrdering));

@@ -124,15 +124,17 @@ export class SyncStore {
    * Each room's full state after every event up to its position. A key whose current holder is at or before the
    * position is read from current_state; only keys changed since are looked up in the history.
    */
-  async stateAt(points: readonly { roomId: string; at: number }[]): Promise<Map<string, StoredEvent[]>> {
+  async stateAt(points: readonly { roomId: string; at: number }[], options: { withoutMembers?: boolean } = {}): Promise<Map<string, StoredEvent[]>> {
     const out = new Map<string, StoredEvent[]>();
     if (points.length === 0) return out;
+    // Lazy-loading clients want few member events: those are then read with membersAt.
+    const members = options.withoutMembers ? "AND s.type <> 'm.room.member'" : '';
     const { rows } = await this.db.query<EventRow>(
       `WITH k AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS k(room_id, at))
-       SELECT ${EVENT_COLUMNS} FROM k JOIN current_state s ON s.room_id = k.room_id AND s.stream_ordering <= k.at
+       SELECT ${EVENT_COLUMNS} FROM k JOIN current_state s ON s.room_id = k.room_id AND s.stream_ordering <= k.at ${members}
          JOIN events e ON e.event_id = s.event_id
        UNION ALL
-       SELECT ${EVENT_COLUMNS} FROM k JOIN current_state s ON s.room_id = k.room_id AND s.stream_ordering > k.at
+       SELECT ${EVENT_COLUMNS} FROM k JOIN current_state s ON s.room_id = k.room_id AND s.stream_ordering > k.at ${members}
         CROSS JOIN LATERAL (
           SELECT h.event_id FROM state_history h
            WHERE h.room_id = s.room_id AND h.type = s.type AND h.state_key = s.state_key AND h.stream_ordering <= k.at

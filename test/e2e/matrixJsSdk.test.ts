@@ -168,7 +168,7 @@ forEachBackend('matrix-js-sdk end to end', (backend) => {
     clients.push(aliceAgain);
     await alice.setAccountData('org.example.settings' as never, { theme: 'dark' } as never);
     await waitFor(aliceAgain, 'global account data', () => aliceAgain.getAccountData('org.example.settings' as never)?.getContent()['theme'] === 'dark');
-    await alice.setRoomAccountData(roomId, 'org.example.room', { pinned: true });
+    await alice.setRoomAccountData(roomId, 'org.example.room' as never, { pinned: true } as never);
     await waitFor(aliceAgain, 'room account data', () => aliceAgain.getRoom(roomId)?.getAccountData('org.example.room')?.getContent()['pinned'] === true);
     assert.equal(bob.getAccountData('org.example.settings' as never), undefined, 'account data is private');
 

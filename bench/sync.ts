@@ -1,0 +1,127 @@
+// `npm run bench -- sync [postgres://...] [--members N] [--rounds R] [--rooms N] [--room-members M] [--runs K]`
+// (a) Wake-up: N members of one room (1, then --members, default 1,000) each hold a long-poll /sync over real HTTP
+//     (clients in a worker thread, bench/sync/pollers.ts); one of them sends a message; reported is the time from the
+//     send being answered to each waiting /sync answering with it (median and p99 over members and rounds), and the
+//     median over rounds of the slowest member.
+// (b) Initial sync: one user in --rooms rooms (default 300) of --room-members members each (default 50), a few
+//     messages in each; reported is the time of a /sync without `since` (median of --runs).
+// Uses PostgreSQL when a URL is given (or TEST_DATABASE_URL is set), otherwise PGlite in memory.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { BenchRow } from './run.ts';
+import { addUser, arg, databaseUrlArg, median, openBackend } from './lib/harness.ts';
+import { normaliseConfig } from '../src/config/config.ts';
+import { createLogger } from '../src/log.ts';
+import { startServer } from '../src/main.ts';
+
+async function request(url: string, method: string, token: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** Runs `fn` over the items with at most `width` in flight. */
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+export async function run(args: string[]): Promise<BenchRow[]> {
+  const url = databaseUrlArg(args);
+  const members = arg(args, '--members', 1000);
+  const rounds = arg(args, '--rounds', 10);
+  const roomCount = arg(args, '--rooms', 300);
+  const roomMembers = arg(args, '--room-members', 50);
+  const runs = arg(args, '--runs', 5);
+  const backend = await openBackend(url, 'sync');
+  const dataDirectory = await mkdtemp(path.join(tmpdir(), 'troupe-bench-sync-'));
+  const config = normaliseConfig(
+    { server_name: 'bench.local', data_directory: dataDirectory, listeners: [{ port: 0, bind_addresses: ['127.0.0.1'] }] } as Parameters<typeof normaliseConfig>[0],
+    {},
+  );
+  const server = await startServer(config, createLogger({ level: process.env['BENCH_LOG_LEVEL'] ?? 'silent' }), { db: backend.db });
+  const base = `${server.listeners[0]?.url}/_matrix/client/v3`;
+  const rows: BenchRow[] = [];
+  try {
+    // (a) wake-up latency.
+    const tokens = await Promise.all(Array.from({ length: members }, (_, i) => addUser(backend.db, `@member${i}:bench.local`)));
+    for (const size of [1, members]) {
+      const owner = tokens[0] as string;
+      const roomId = (await request(`${base}/createRoom`, 'POST', owner, { preset: 'public_chat' }))['room_id'] as string;
+      await inParallel(tokens.slice(1, size), 20, async (token) => {
+        await request(`${base}/rooms/${encodeURIComponent(roomId)}/join`, 'POST', token, {});
+      });
+      const result = await new Promise<{ latencies: number[]; fromStart: number[]; slowest: number[] }>((resolve, reject) => {
+        const worker = new Worker(new URL('./sync/pollers.ts', import.meta.url), {
+          workerData: { base, roomId, tokens: tokens.slice(0, size), rounds, settleMs: size > 1 ? 1500 : 200, txnPrefix: `wake${size}-` },
+        });
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      const label = `${size} member${size > 1 ? 's' : ''}`;
+      console.error(`wake-up with ${label}: done`);
+      const note = `${backend.name}, ${rounds} rounds, ${result.latencies.length} answers`;
+      rows.push({ name: `send answered -> long poll answered, ${label}, median`, value: median(result.latencies), unit: 'ms', note });
+      rows.push({ name: `send answered -> long poll answered, ${label}, p99`, value: percentile(result.latencies, 99), unit: 'ms', note });
+      rows.push({ name: `send started -> long poll answered, ${label}, median`, value: median(result.fromStart), unit: 'ms', note });
+      rows.push({ name: `send started -> long poll answered, ${label}, p99`, value: percentile(result.fromStart, 99), unit: 'ms', note });
+      if (size > 1) rows.push({ name: `send answered -> last of ${label} answered`, value: median(result.slowest), unit: 'ms (median of rounds)', note });
+    }
+
+    // (b) initial sync in many rooms.
+    const people = await Promise.all(Array.from({ length: roomMembers - 1 }, (_, i) => addUser(backend.db, `@crowd${i}:bench.local`)));
+    const user = await addUser(backend.db, '@busy:bench.local');
+    const setupStarted = performance.now();
+    await inParallel(
+      Array.from({ length: roomCount }, (_, i) => i),
+      8,
+      async (i) => {
+        const roomId = (await request(`${base}/createRoom`, 'POST', user, { preset: 'public_chat', name: `Room ${i}` }))['room_id'] as string;
+        const room = encodeURIComponent(roomId);
+        for (const token of people) await request(`${base}/rooms/${room}/join`, 'POST', token, {});
+        for (let m = 0; m < 5; m++) await request(`${base}/rooms/${room}/send/m.room.message/r${i}m${m}`, 'PUT', people[m % people.length] as string, { msgtype: 'm.text', body: `message ${m}` });
+      },
+    );
+    const setupSeconds = (performance.now() - setupStarted) / 1000;
+    console.error(`${roomCount} rooms of ${roomMembers} set up in ${Math.round(setupSeconds)} s`);
+    const times: number[] = [];
+    let bytes = 0;
+    for (let r = 0; r < runs + 1; r++) {
+      const t0 = performance.now();
+      const res = await fetch(`${base}/sync`, { headers: { authorization: `Bearer ${user}` } });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`initial sync: ${res.status} ${text.slice(0, 300)}`);
+      const joined = Object.keys((JSON.parse(text) as { rooms: { join: object } }).rooms.join).length;
+      if (joined !== roomCount) throw new Error(`initial sync listed ${joined} rooms, expected ${roomCount}`);
+      bytes = text.length;
+      if (r > 0) times.push(performance.now() - t0); // the first run warms caches and the JIT
+    }
+    rows.push({
+      name: `initial sync, ${roomCount} rooms of ${roomMembers} members`,
+      value: median(times),
+      unit: 'ms (median)',
+      note: `${backend.name}, runs: ${times.map((t) => Math.round(t)).join(', ')} ms; ${Math.round(bytes / 1024)} KiB; setup ${Math.round(setupSeconds)} s`,
+    });
+  } finally {
+    await server.close();
+    await backend.close();
+    await rm(dataDirectory, { recursive: true, force: true });
+  }
+  return rows;
+}
