@@ -35,6 +35,11 @@ export interface SyncRequest {
   fullState: boolean;
   timeoutMs: number;
   setPresence: PresenceState;
+  /**
+   * use_state_after (spec v1.16; `unstable`: MSC4222's org.matrix.msc4222.use_state_after, which matrix-js-sdk sends):
+   * the state section describes the END of the timeline, under `state_after` (or MSC4222's key) instead of `state`.
+   */
+  stateAfter?: 'stable' | 'unstable';
 }
 
 export interface SyncServiceOptions {
@@ -100,12 +105,14 @@ export class SyncService {
     const roomFilter = filter.room;
     const upTo = to.get('events');
     const since = request.since?.get('events');
-    const [rows, ignored] = await Promise.all([this.store.localMemberships(userId), this.userData.ignoredUsers(userId)]);
+    // Independent reads, in parallel: one round trip of latency on PostgreSQL.
+    const [rows, ignored, histories, hv] = await Promise.all([
+      this.store.localMemberships(userId),
+      this.userData.ignoredUsers(userId),
+      this.store.membershipHistory(userId),
+      this.store.historyVisibility(userId),
+    ]);
     const candidates = rows.filter((r) => matchesRoom(roomFilter, r.roomId));
-    const histories = await this.store.membershipHistory(
-      userId,
-      candidates.map((r) => r.roomId),
-    );
     const classified: ClassifiedRoom[] = [];
     for (const row of candidates) {
       const room = classifyRoom(row, mergeHistory(row, histories.get(row.roomId) ?? []), {
@@ -129,11 +136,13 @@ export class SyncService {
       newlyJoinedRoomIds: joined.filter((r) => since === undefined || r.newlyJoined).map((r) => r.roomId),
       newlyLeftRoomIds: left.filter((r) => r.newlyLeft).map((r) => r.roomId),
     });
-    // Read once collect is under way; its rejection is handled where it is awaited.
+    const readUpTo = joined.length > 0 ? this.userData.readUpTo(userId, joined.map((r) => r.roomId)) : Promise.resolve(new Map<string, number>());
+    // Awaited further down; their rejections are handled there.
     collected.catch(() => undefined);
+    readUpTo.catch(() => undefined);
 
     const timelineRooms = [...joined, ...left];
-    const visibility = await this.visibilities(timelineRooms);
+    const visibility = visibilities(timelineRooms, hv);
     const timelineFilter = roomFilter?.timeline;
     const limit = Math.min(timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
     const ranges = timelineRooms.map((r) => ({
@@ -146,7 +155,9 @@ export class SyncService {
       if (!(visibility.get(e.roomId)?.canSee(e, userId) ?? false)) return false;
       return matchesEventFilter(timelineFilter, { type: e.type, sender: e.sender, roomId: e.roomId, content: e.pdu['content'] ?? {} });
     });
-    const start = new Map(ranges.map((r) => [r.roomId, timelineStart(timelines.get(r.roomId), r.upTo)]));
+    // The position the state section describes: the start of the timeline, or its end for use_state_after.
+    const start = new Map(ranges.map((r) => [r.roomId, request.stateAfter ? r.upTo : timelineStart(timelines.get(r.roomId), r.upTo)]));
+    const stateKey = request.stateAfter === 'unstable' ? 'org.matrix.msc4222.state_after' : request.stateAfter === 'stable' ? 'state_after' : 'state';
 
     const stateFilter = roomFilter?.state;
     const lazy = stateFilter?.lazy_load_members === true;
@@ -203,7 +214,7 @@ export class SyncService {
     const includedLeft = left.filter(
       (r) => r.full || r.newlyLeft || (timelines.get(r.roomId)?.events.length ?? 0) > 0 || (state.get(r.roomId)?.length ?? 0) > 0,
     );
-    const unread = await this.unreadCounts(userId, includedJoined, upTo, ignored);
+    const unread = await this.unreadCounts(userId, includedJoined, upTo, ignored, await readUpTo);
 
     const formatted = await this.formatter.format(
       {
@@ -232,7 +243,7 @@ export class SyncService {
       const roomData = data.rooms.get(r.roomId);
       const section: JsonObject = {
         timeline: timelineSection(r.roomId, upTo),
-        state: { events: served(state.get(r.roomId)) },
+        [stateKey]: { events: served(state.get(r.roomId)) },
         ephemeral: { events: filterJsonEvents(roomFilter?.ephemeral, roomData?.ephemeral ?? [], r.roomId) },
         account_data: { events: filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId) },
         unread_notifications: { notification_count: unread.get(r.roomId) ?? 0, highlight_count: 0 },
@@ -248,7 +259,7 @@ export class SyncService {
       const roomData = data.rooms.get(r.roomId);
       leave[r.roomId] = {
         timeline: timelineSection(r.roomId, r.membershipOrdering),
-        state: { events: served(state.get(r.roomId)) },
+        [stateKey]: { events: served(state.get(r.roomId)) },
         account_data: { events: filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId) },
       };
     }
@@ -277,32 +288,22 @@ export class SyncService {
     return { body, empty, nextBatch };
   }
 
-  private async visibilities(rooms: readonly ClassifiedRoom[]): Promise<Map<string, RoomVisibility>> {
-    const hv = await this.store.historyVisibility(rooms.map((r) => r.roomId));
-    return new Map(
-      rooms.map((r) => [
-        r.roomId,
-        new RoomVisibility(
-          (hv.get(r.roomId) ?? []).map((v) => ({ streamOrdering: v.streamOrdering, value: historyVisibility(v.value) })),
-          r.history.map((h) => ({ streamOrdering: h.streamOrdering, value: h.membership })),
-        ),
-      ]),
-    );
-  }
-
   /** notification_count per room: messages after the user's read receipt (or their join, if later). */
-  private async unreadCounts(userId: string, rooms: readonly ClassifiedRoom[], upTo: number, ignored: ReadonlySet<string>): Promise<Map<string, number>> {
+  private async unreadCounts(
+    userId: string,
+    rooms: readonly ClassifiedRoom[],
+    upTo: number,
+    ignored: ReadonlySet<string>,
+    read: ReadonlyMap<string, number>,
+  ): Promise<Map<string, number>> {
     if (rooms.length === 0) return new Map();
-    const read = await this.userData.readUpTo(
-      userId,
-      rooms.map((r) => r.roomId),
-    );
     return this.store.notificationCounts(
       userId,
       rooms.map((r) => ({ roomId: r.roomId, after: Math.max(read.get(r.roomId) ?? 0, r.joinedSince), upTo })),
       [...ignored],
     );
   }
+
 
   private async strippedRooms(classified: readonly ClassifiedRoom[], ignored: ReadonlySet<string>): Promise<{ invite: JsonObject; knock: JsonObject }> {
     const rooms = classified.filter((r) => r.section === 'invite' || r.section === 'knock');
@@ -328,6 +329,22 @@ export class SyncService {
     }
     return { invite, knock };
   }
+}
+
+/** What the user may see in each room, from the histories of their membership and of history_visibility. */
+function visibilities(
+  rooms: readonly ClassifiedRoom[],
+  hv: ReadonlyMap<string, readonly { streamOrdering: number; value: string | null }[]>,
+): Map<string, RoomVisibility> {
+  return new Map(
+    rooms.map((r) => [
+      r.roomId,
+      new RoomVisibility(
+        (hv.get(r.roomId) ?? []).map((v) => ({ streamOrdering: v.streamOrdering, value: historyVisibility(v.value) })),
+        r.history.map((h) => ({ streamOrdering: h.streamOrdering, value: h.membership })),
+      ),
+    ]),
+  );
 }
 
 function versionOf(id: string): RoomVersion {

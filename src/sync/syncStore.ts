@@ -75,29 +75,32 @@ export class SyncStore {
     }));
   }
 
-  /** The user's membership changes per room, oldest first. */
-  async membershipHistory(userId: string, roomIds: readonly string[]): Promise<Map<string, MembershipChange[]>> {
+  /** The user's membership changes per room (every room with a local membership row), oldest first. */
+  async membershipHistory(userId: string): Promise<Map<string, MembershipChange[]>> {
     const out = new Map<string, MembershipChange[]>();
-    if (roomIds.length === 0) return out;
     const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; membership: string | null; event_id: string }>(
       `SELECT room_id, stream_ordering, membership, event_id FROM state_history
-        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 ORDER BY room_id, stream_ordering`,
-      [[...roomIds], userId],
+        WHERE room_id IN (SELECT room_id FROM local_memberships WHERE user_id = $1) AND type = 'm.room.member' AND state_key = $1
+        ORDER BY room_id, stream_ordering`,
+      [userId],
     );
     for (const r of rows) push(out, r.room_id, { streamOrdering: r.stream_ordering, membership: r.membership, eventId: r.event_id });
     return out;
   }
 
-  /** m.room.history_visibility changes per room, oldest first (the value, or null when it is not a string). */
-  async historyVisibility(roomIds: readonly string[]): Promise<Map<string, { streamOrdering: number; value: string | null }[]>> {
+  /**
+   * m.room.history_visibility changes per room the user has a local membership row in, oldest first (the value, or
+   * null when it is not a string). Read by user rather than by room list so that it can run alongside the others.
+   */
+  async historyVisibility(userId: string): Promise<Map<string, { streamOrdering: number; value: string | null }[]>> {
     const out = new Map<string, { streamOrdering: number; value: string | null }[]>();
-    if (roomIds.length === 0) return out;
     const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; value: string | null }>(
       `SELECT h.room_id, h.stream_ordering, e.pdu::jsonb #>> '{content,history_visibility}' AS value
          FROM state_history h JOIN events e ON e.event_id = h.event_id
-        WHERE h.room_id = ANY($1::text[]) AND h.type = 'm.room.history_visibility' AND h.state_key = ''
+        WHERE h.room_id IN (SELECT room_id FROM local_memberships WHERE user_id = $1)
+          AND h.type = 'm.room.history_visibility' AND h.state_key = ''
         ORDER BY h.room_id, h.stream_ordering`,
-      [[...roomIds]],
+      [userId],
     );
     for (const r of rows) push(out, r.room_id, { streamOrdering: r.stream_ordering, value: r.value });
     return out;

@@ -99,6 +99,16 @@ forEachBackend('sync over HTTP', (backend) => {
     const back = await messages(s, alice, roomId, `dir=b&limit=50&from=${enc(room.timeline.prev_batch)}&to=${enc(since)}`);
     assert.deepEqual((back['chunk'] as ClientEvent[]).map(label), ["D''"]);
 
+    // use_state_after: the state at the END of the timeline instead, under state_after; the stable name and MSC4222's.
+    const after = joinedRoom(await sync(s, alice, { since, filter, use_state_after: true }), roomId) as unknown as Record<string, { events: ClientEvent[] }>;
+    assert.equal(after['state'], undefined);
+    assert.deepEqual(after['state_after']?.events.map(label).sort(), ["B'", "D''''"]);
+    const unstable = joinedRoom(await sync(s, alice, { since, filter, 'org.matrix.msc4222.use_state_after': true }), roomId) as unknown as Record<
+      string,
+      { events: ClientEvent[] }
+    >;
+    assert.deepEqual(unstable['org.matrix.msc4222.state_after']?.events.map(label).sort(), ["B'", "D''''"]);
+
     // The same on an initial sync: the full state at the start of the timeline, [A, B, C, D''] plus the room's own.
     const initial = joinedRoom(await sync(s, alice, { filter }), roomId);
     assert.deepEqual(initial.timeline.events.map(label), ['5', "B'", "D'''", "D''''", '6']);

@@ -62,6 +62,11 @@ export function registerSync(app: FastifyInstance, ctx: HttpContext): void {
       const timeoutMs = parseTimeout(q['timeout']);
       const fullState = parseBoolean(q['full_state'], 'full_state');
       const setPresence = parsePresence(q['set_presence']);
+      const stateAfter = parseBoolean(q['use_state_after'], 'use_state_after')
+        ? 'stable'
+        : parseBoolean(q['org.matrix.msc4222.use_state_after'], 'org.matrix.msc4222.use_state_after')
+          ? 'unstable'
+          : undefined;
       const filter = await resolveFilter(filters, requester.userId, q['filter']);
       const abort = new AbortController();
       const onClose = () => {
@@ -78,6 +83,7 @@ export function registerSync(app: FastifyInstance, ctx: HttpContext): void {
             fullState,
             timeoutMs,
             setPresence,
+            ...(stateAfter ? { stateAfter } : {}),
           },
           abort.signal,
         );
