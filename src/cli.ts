@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// troupe <command>: start, migrate, generate-config, register-user. Exit codes: 0 ok, 1 failure, 2 bad usage or config.
+// troupe <command>: start, migrate, generate-config, register-user, rotate-signing-key. Exit codes: 0 ok, 1 failure, 2 bad usage or config.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -10,6 +10,7 @@ import { hashPassword } from './auth/passwords.ts';
 import { PostgresUserStore } from './storage/users.ts';
 import { isUniqueViolation } from './storage/errors.ts';
 import { validateUserLocalpart } from './protocol/identifiers.ts';
+import { rotateSigningKey } from './keys/rotation.ts';
 
 const USAGE = `usage: troupe <command> [options]
 
@@ -18,6 +19,8 @@ commands:
   migrate           apply database migrations and exit
   generate-config   write a new config file (--server-name NAME [--output FILE])
   register-user     create a local user (--user NAME [--password PW | password on stdin] [--admin])
+  rotate-signing-key  (--config PATH) sign with a new key from now on; the old one is added to old_signing_keys
+                    in the config file. Restart the server afterwards.
 
 options:
   --config PATH     the YAML config file (see troupe.sample.yaml); DATABASE_URL overrides its database
@@ -141,6 +144,15 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         await db.close();
       }
+      return 0;
+    }
+    case 'rotate-signing-key': {
+      // The old key must be recorded in a config file we can rewrite: the built-in development config is none.
+      if (!values.config) throw new UsageError('rotate-signing-key needs --config');
+      const rotation = await rotateSigningKey(values.config, config.signingKeyPath, Date.now());
+      process.stdout.write(
+        `now signing with ${rotation.newKeyId}; ${rotation.oldKeyId} added to old_signing_keys (expired_ts ${rotation.expiredTs}). Restart Troupe.\n`,
+      );
       return 0;
     }
     default:

@@ -33,6 +33,8 @@ export interface Config {
   publicBaseurl: string;
   dataDirectory: string;
   signingKeyPath: string;
+  /** Our keys retired by rotations (Synapse's `old_signing_keys`): published in old_verify_keys. */
+  oldSigningKeys: { keyId: string; key: string; expiredTs: number }[];
   listeners: ListenerConfig[];
   tls?: { certificatePath: string; privateKeyPath: string };
   database: DatabaseConfig;
@@ -124,6 +126,7 @@ interface RawConfig {
   public_baseurl?: string;
   data_directory?: string;
   signing_key_path?: string;
+  old_signing_keys?: Record<string, { key: string; expired_ts: number }>;
   listeners?: {
     port: number;
     bind_addresses?: string[];
@@ -248,6 +251,7 @@ export function normaliseConfig(raw: RawConfig, env: NodeJS.ProcessEnv, developm
     publicBaseurl: raw.public_baseurl ?? `http://${raw.server_name.replace(/:[0-9]+$/, '')}:${firstPort}/`,
     dataDirectory,
     signingKeyPath: path.resolve(raw.signing_key_path ?? path.join(dataDirectory, `${raw.server_name}.signing.key`)),
+    oldSigningKeys: Object.entries(raw.old_signing_keys ?? {}).map(([keyId, k]) => ({ keyId, key: k.key, expiredTs: k.expired_ts })),
     listeners,
     ...(raw.tls_certificate_path && raw.tls_private_key_path
       ? { tls: { certificatePath: raw.tls_certificate_path, privateKeyPath: raw.tls_private_key_path } }

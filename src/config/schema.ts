@@ -32,6 +32,19 @@ export const configSchema = {
     public_baseurl: { type: 'string', format: 'http-url' },
     data_directory: { type: 'string', minLength: 1 },
     signing_key_path: { type: 'string', minLength: 1 },
+    old_signing_keys: {
+      type: 'object',
+      propertyNames: { pattern: '^ed25519:[A-Za-z0-9_]+$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key', 'expired_ts'],
+        properties: {
+          key: { type: 'string', pattern: '^[A-Za-z0-9+/]{43}$' },
+          expired_ts: { type: 'integer', minimum: 0, maximum: 9007199254740991 },
+        },
+      },
+    },
     listeners: {
       type: 'array',
       minItems: 1,

@@ -46,6 +46,7 @@ export async function createFederation(parts: FederationParts): Promise<Federati
   const keyring = new Keyring({
     serverName: parts.config.serverName,
     signingKey: parts.signingKey,
+    oldVerifyKeys: parts.config.oldSigningKeys,
     store: new PostgresServerKeyStore(parts.db),
     fetcher,
     trustedKeyServers: parts.config.trustedKeyServers,

@@ -14,7 +14,7 @@ import {
   type VerifyKey,
 } from '../protocol/signing.ts';
 import type { FederationFetcher } from './client.ts';
-import { checkServerKeys, ownServerKeys } from './serverKeys.ts';
+import { checkServerKeys, ownServerKeys, type OldVerifyKey } from './serverKeys.ts';
 import type { ServerKeyStore, StoredServerKey } from './serverKeyStore.ts';
 
 export interface TrustedKeyServer {
@@ -27,6 +27,8 @@ export interface KeyringOptions {
   /** Our server name and key: asked about ourselves, the keyring answers with these. */
   serverName: string;
   signingKey: SigningKey;
+  /** Our keys retired by rotations: published in old_verify_keys and still checked for what they signed. */
+  oldVerifyKeys?: readonly OldVerifyKey[];
   store: ServerKeyStore;
   fetcher: FederationFetcher;
   trustedKeyServers?: readonly TrustedKeyServer[];
@@ -68,7 +70,7 @@ export class Keyring {
 
   /** Our signed /_matrix/key/v2/server document. */
   ownKeys(): JsonObject {
-    return ownServerKeys(this.#options.serverName, this.#options.signingKey, this.#options.now());
+    return ownServerKeys(this.#options.serverName, this.#options.signingKey, this.#options.now(), undefined, this.#options.oldVerifyKeys);
   }
 
   /**
@@ -80,7 +82,13 @@ export class Keyring {
   async getVerifyKeys(serverName: string, minimumValidUntilTs: number, keyIds: readonly string[] = []): Promise<ServerVerifyKeys> {
     if (serverName === this.#options.serverName) {
       const own = this.#options.signingKey;
-      return new Map([[own.keyId, { key: own.publicKey }]]);
+      const keys = new Map<string, VerifyKey>([[own.keyId, { key: own.publicKey }]]);
+      // A retired key of ours is trusted only for what was signed before it expired, as for any server's.
+      for (const old of this.#options.oldVerifyKeys ?? []) {
+        if (old.keyId === own.keyId || old.expiredTs < minimumValidUntilTs) continue;
+        keys.set(old.keyId, { key: verifyKeyFromBase64(old.key), validUntilTs: old.expiredTs });
+      }
+      return keys;
     }
     let valid = this.#valid(await this.#cached(serverName), minimumValidUntilTs);
     if (!this.#satisfied(valid, keyIds)) {

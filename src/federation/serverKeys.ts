@@ -11,16 +11,35 @@ import { checkJsonSignature, ED25519, signJson, verifyKeyFromBase64, type Signin
  */
 export const OWN_KEYS_LIFETIME_MS = 24 * 60 * 60 * 1000;
 
+/** A key of ours retired by a rotation (config `old_signing_keys`): others still need it for what it signed. */
+export interface OldVerifyKey {
+  keyId: string;
+  /** Unpadded Base64 of the public key. */
+  key: string;
+  /** When we stopped signing with it. */
+  expiredTs: number;
+}
+
 /**
- * Our signed key document. `old_verify_keys` stays empty: Troupe has no key rotation yet, so no key of ours has
- * ever been retired.
+ * Our signed key document, signed by the current key only. Retired keys go in `old_verify_keys` with their
+ * expired_ts; an old entry carrying the current key's id is left out, so a key is never both current and old.
  */
-export function ownServerKeys(serverName: string, signingKey: SigningKey, now: number, lifetimeMs = OWN_KEYS_LIFETIME_MS): JsonObject {
+export function ownServerKeys(
+  serverName: string,
+  signingKey: SigningKey,
+  now: number,
+  lifetimeMs = OWN_KEYS_LIFETIME_MS,
+  oldKeys: readonly OldVerifyKey[] = [],
+): JsonObject {
+  const oldVerifyKeys: JsonObject = {};
+  for (const old of oldKeys) {
+    if (old.keyId !== signingKey.keyId) oldVerifyKeys[old.keyId] = { key: old.key, expired_ts: old.expiredTs };
+  }
   return signJson(
     {
       server_name: serverName,
       verify_keys: { [signingKey.keyId]: { key: signingKey.publicKeyBase64 } },
-      old_verify_keys: {},
+      old_verify_keys: oldVerifyKeys,
       valid_until_ts: now + lifetimeMs,
     },
     serverName,

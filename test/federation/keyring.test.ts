@@ -190,6 +190,27 @@ forEachBackend('keyring', (backend) => {
     assert.equal(net.requests.length, 0);
   });
 
+  test('our retired keys (old_signing_keys) verify only what was signed before their expired_ts', async (t) => {
+    const db = await backend.fresh(t);
+    const net = new FakeNetwork();
+    const ours = generateSigningKey('ours');
+    const retired = generateSigningKey('retired');
+    const keyring = new Keyring({
+      serverName: 'us.example',
+      signingKey: ours,
+      oldVerifyKeys: [{ keyId: retired.keyId, key: retired.publicKeyBase64, expiredTs: T0 }],
+      store: new PostgresServerKeyStore(db),
+      fetcher: net,
+      now: () => T0 + DAY,
+    });
+    const before = await keyring.getVerifyKeys('us.example', T0 - 1);
+    assert.deepEqual([...before.keys()].sort(), [ours.keyId, retired.keyId].sort());
+    assert.equal(before.get(retired.keyId)?.validUntilTs, T0);
+    assert.deepEqual([...(await keyring.getVerifyKeys('us.example', T0 + 1)).keys()], [ours.keyId]);
+    assert.deepEqual(keyring.ownKeys()['old_verify_keys'], { [retired.keyId]: { key: retired.publicKeyBase64, expired_ts: T0 } });
+    assert.equal(net.requests.length, 0);
+  });
+
   test('notary fallback: off by default; when configured, used only if the server fails, and only signed answers count', async (t) => {
     const db = await backend.fresh(t);
     const remote = generateSigningKey('r1');
