@@ -175,6 +175,7 @@ export class SyncService {
     const summaryRooms = joined
       .filter((r) => r.full || hasMemberEvent(timelines.get(r.roomId)?.events) || hasMemberEvent(changes.get(r.roomId)))
       .map((r) => r.roomId);
+    const summarised = new Set(summaryRooms);
     const [counts, heroes] = await Promise.all([this.store.memberCounts(summaryRooms), this.store.heroes(userId, summaryRooms)]);
 
     const state = new Map<string, StoredEvent[]>();
@@ -249,7 +250,7 @@ export class SyncService {
         unread_notifications: { notification_count: unread.get(r.roomId) ?? 0, highlight_count: 0 },
       };
       const c = counts.get(r.roomId);
-      if (summaryRooms.includes(r.roomId)) {
+      if (summarised.has(r.roomId)) {
         section['summary'] = { 'm.heroes': heroes.get(r.roomId) ?? [], 'm.joined_member_count': c?.joined ?? 0, 'm.invited_member_count': c?.invited ?? 0 };
       }
       join[r.roomId] = section;
