@@ -28,7 +28,7 @@ import type { Logger } from '../src/log.ts';
 import type { StreamNotification } from '../src/notifier.ts';
 import type { TroupeMetrics } from '../src/metrics/metrics.ts';
 import { PostgresAppserviceStore } from '../src/storage/appservices.ts';
-import type { AppserviceStatus, AppserviceStore } from '../src/storage/appservices.ts';
+import type { AppserviceStatus, AppserviceStore, EphemeralStreamPositions } from '../src/storage/appservices.ts';
 import type { SystemClock } from './clock.ts';
 
 export interface AppserviceEffects {
@@ -129,6 +129,8 @@ export interface BootAppservicesOptions {
   store: AppserviceStore;
   /** The events position at boot: where services seen for the first time start. */
   eventsPosition: number;
+  /** The receipts, presence and to-device positions at boot: where services start on the streams they are not yet on. */
+  ephemeralPositions: EphemeralStreamPositions;
   clock: SystemClock;
   transactionTimeoutMs?: number;
 }
@@ -137,8 +139,9 @@ export interface BootAppservicesOptions {
 export async function bootAppservices(options: BootAppservicesOptions): Promise<AppserviceInput[]> {
   const pushed = options.registrations.filter((r) => r.url !== null);
   const states = await options.store.ensureServices(
-    pushed.map((r) => r.id),
+    pushed.map((r) => ({ serviceId: r.id, ephemeral: r.receiveEphemeral, toDevice: r.receiveToDevice })),
     options.eventsPosition,
+    options.ephemeralPositions,
   );
   return pushed.map((reg) => {
     const state = states.get(reg.id);
@@ -167,6 +170,8 @@ export interface PrepareAppservicesOptions {
   events: EventStore;
   /** The events stream's readable position (the generator's, read whenever a transaction is built). */
   eventsPosition(): number;
+  /** The receipts, presence and to-device streams' positions at boot. */
+  ephemeralPositions: EphemeralStreamPositions;
   clock: SystemClock;
   logger: Logger;
   transactionTimeoutMs: number;
@@ -203,6 +208,7 @@ export async function prepareAppservices(options: PrepareAppservicesOptions): Pr
     registrations,
     store,
     eventsPosition: options.eventsPosition(),
+    ephemeralPositions: options.ephemeralPositions,
     clock,
     transactionTimeoutMs: options.transactionTimeoutMs,
   });

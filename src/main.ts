@@ -127,6 +127,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       registrations,
       events: eventStore,
       eventsPosition: () => eventsStream.position,
+      ephemeralPositions: { receipts: userDataPositions.receipts, presence: userDataPositions.presence, toDevice: userDataPositions.to_device },
       clock,
       logger,
       transactionTimeoutMs: config.appServiceTransactionTimeoutMs,

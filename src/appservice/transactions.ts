@@ -14,13 +14,17 @@
 // `ephemeral` key and MSC2409's `de.sorunome.msc2409.ephemeral` (which the bridges' libraries read). Services
 // that asked for to-device messages (push_to_device, MSC4203) get those sent to devices of their users, at most
 // 100 per transaction, under `to_device` and `de.sorunome.msc2409.to_device`. How far a service has been given
-// these is kept in memory only: it starts at the streams' positions when the process starts, so what was
-// written while Troupe was down, or before a restart while the service was DOWN, is not replayed (a transaction
-// already stored with it is resent as it is).
+// receipts, presence and to-device messages is stored with its events position (migrations/0015): a transaction
+// carries where they move, applied when it is acknowledged, so what was written while Troupe was down or while
+// the service was DOWN is sent after recovery, exactly once. To-device messages are cut by message, not by send,
+// so one send with more than 100 for the service continues in the next transaction. Typing lives in memory (the
+// typing service starts empty at restart), so how far a service has been given it does too: a restart starts it
+// at the stream's position, when nobody is typing; while the process runs, a service that was DOWN gets, for each
+// room whose typing changed meanwhile, who is typing now.
 import type { JsonObject } from '../protocol/json.ts';
 import { getRoomVersion, type RoomVersion } from '../protocol/roomVersions.ts';
 import { toClientEvent } from '../rooms/clientEvent.ts';
-import type { AppserviceReceipt, AppserviceStore } from '../storage/appservices.ts';
+import type { AppserviceReceipt, AppserviceStore, AppserviceToDevice, EphemeralAdvance, EphemeralPositions, ToDevicePosition } from '../storage/appservices.ts';
 import type { StreamNotification } from '../notifier.ts';
 import type { RoomAliasStore } from '../storage/aliases.ts';
 import type { EventStore, StoredEvent } from '../storage/events.ts';
@@ -69,7 +73,10 @@ export interface EphemeralCursor {
 interface Extras {
   ephemeral: JsonObject[];
   toDevice: JsonObject[];
-  cursor: EphemeralCursor;
+  /** Where the stored positions move (the streams the service is sent, when they moved). */
+  advance: EphemeralAdvance;
+  /** Where the typing cursor moves (null: it is not sent typing). */
+  typing: number | null;
 }
 
 export interface TransactionBuilderOptions {
@@ -87,12 +94,12 @@ export class TransactionBuilder {
   readonly #roomInterest = new Map<string, Map<string, boolean>>();
   readonly #roomVersions = new Map<string, RoomVersion>();
   /** Per service, the last transaction built, so its PUT need not read back what was just written. */
-  readonly #lastBuilt = new Map<string, { txnId: string; body: string; cursor?: EphemeralCursor }>();
+  readonly #lastBuilt = new Map<string, { txnId: string; body: string; typing: number | null }>();
   #ephemeral: EphemeralSource | null = null;
-  /** The streams' positions when the source arrived: where every service's cursor starts. */
-  #ephemeralStart: EphemeralCursor = { receipts: 0, typing: 0, toDevice: 0, presence: 0 };
-  /** Per service, how far it has been given receipts and typing (applied when a transaction is acknowledged). */
-  readonly #cursors = new Map<string, EphemeralCursor>();
+  /** The typing stream's position when the source arrived: where every service's typing cursor starts. */
+  #typingStart = 0;
+  /** Per service, how far it has been given typing (in memory, as typing is; moved when a transaction is acknowledged). */
+  readonly #typingCursors = new Map<string, number>();
   /** Room -> typing stream position of its last change. */
   readonly #typingChanges = new Map<string, number>();
 
@@ -103,7 +110,7 @@ export class TransactionBuilder {
   /** Receipts and typing become available (they exist only once the per-user data streams run). */
   useEphemeral(source: EphemeralSource): void {
     this.#ephemeral = source;
-    this.#ephemeralStart = source.positions();
+    this.#typingStart = source.positions().typing;
   }
 
   /** Every stream notification, before it is routed: typing changes are remembered here by room. */
@@ -112,7 +119,7 @@ export class TransactionBuilder {
     for (const roomId of notification.rooms ?? []) this.#typingChanges.set(roomId, notification.position);
     // Bounded: changes every service has been given are dropped.
     if (this.#typingChanges.size > MAX_CACHED_ROOMS) {
-      const oldest = Math.min(...[...this.#cursors.values()].map((c) => c.typing));
+      const oldest = Math.min(this.#typingStart, ...this.#typingCursors.values());
       for (const [roomId, at] of this.#typingChanges) if (at <= oldest) this.#typingChanges.delete(roomId);
     }
   }
@@ -145,10 +152,11 @@ export class TransactionBuilder {
       if (batch.length < scan && picked.length < limit) scannedTo = upTo;
       scan = Math.min(MAX_SCAN, scan * 2);
     }
-    const extras = await this.#takeExtras(reg);
+    const extras = await this.#takeExtras(reg, work.ephemeral);
     if (picked.length === 0 && (!extras || extras.ephemeral.length + extras.toDevice.length === 0)) {
-      if (scannedTo > from) await store.advancePosition(reg.id, scannedTo);
-      if (extras) this.#cursors.set(reg.id, extras.cursor);
+      const advance = extras?.advance ?? {};
+      if (scannedTo > from || Object.keys(advance).length > 0) await store.advancePosition(reg.id, scannedTo, advance);
+      if (extras && extras.typing !== null) this.#typingCursors.set(reg.id, extras.typing);
       return null;
     }
     const contents = await this.#contents(picked);
@@ -166,8 +174,9 @@ export class TransactionBuilder {
       toPosition: scannedTo,
       eventCount: picked.length,
       createdTs: this.#opts.now(),
+      ...(extras ? { ephemeralTo: extras.advance } : {}),
     });
-    this.#lastBuilt.set(reg.id, { txnId, body, ...(extras ? { cursor: extras.cursor } : {}) });
+    this.#lastBuilt.set(reg.id, { txnId, body, typing: extras?.typing ?? null });
     return {
       txnId,
       toPosition: scannedTo,
@@ -192,60 +201,62 @@ export class TransactionBuilder {
     const built = this.#lastBuilt.get(serviceId);
     if (built?.txnId !== txnId) return;
     this.#lastBuilt.delete(serviceId);
-    if (built.cursor) this.#cursors.set(serviceId, built.cursor);
-  }
-
-  /** Ephemeral events and to-device messages since the service's cursors; null when it wants neither. */
-  async #takeExtras(reg: Registration): Promise<Extras | null> {
-    const source = this.#ephemeral;
-    if (!source || (!reg.receiveEphemeral && !reg.receiveToDevice)) return null;
-    const now = source.positions();
-    const from = this.#cursors.get(reg.id) ?? this.#ephemeralStart;
-    const ephemeral = reg.receiveEphemeral
-      ? await this.#takeEphemeral(reg, source, from, now)
-      : { events: [], receipts: now.receipts, typing: now.typing, presence: now.presence };
-    const toDevice = reg.receiveToDevice ? await this.#takeToDevice(reg, from.toDevice, now.toDevice) : { messages: [], toDevice: now.toDevice };
-    return {
-      ephemeral: ephemeral.events,
-      toDevice: toDevice.messages,
-      cursor: { receipts: ephemeral.receipts, typing: ephemeral.typing, presence: ephemeral.presence, toDevice: toDevice.toDevice },
-    };
+    if (built.typing !== null) this.#typingCursors.set(serviceId, built.typing);
   }
 
   /**
-   * To-device messages for the service's users since `after`, at most 100. One send to many devices shares a
-   * stream id: a cut inside it moves the cursor only to the stream id before, so the rest comes next time
-   * (unless that one send alone holds more than 100 for the service, whose excess is then dropped).
+   * Ephemeral events and to-device messages after the service's stored positions (typing: its cursor in memory);
+   * null when it wants neither or the streams do not run yet.
    */
-  async #takeToDevice(reg: Registration, after: number, upTo: number): Promise<{ messages: JsonObject[]; toDevice: number }> {
-    let rows = await this.#opts.store.toDeviceBetween(after, upTo, MAX_SCAN);
-    let to = upTo;
-    if (rows.length === MAX_SCAN) {
-      // A full read may have cut the last send short: leave that send for next time.
-      const last = rows.at(-1)?.streamId ?? after;
-      const whole = rows.filter((r) => r.streamId < last);
-      if (whole.length > 0) {
-        rows = whole;
-        to = last - 1;
-      } else to = last;
+  async #takeExtras(reg: Registration, stored: EphemeralPositions): Promise<Extras | null> {
+    const source = this.#ephemeral;
+    if (!source || (!reg.receiveEphemeral && !reg.receiveToDevice)) return null;
+    const now = source.positions();
+    const extras: Extras = { ephemeral: [], toDevice: [], advance: {}, typing: null };
+    if (reg.receiveEphemeral) {
+      const from = { receipts: stored.receipts, presence: stored.presence, typing: this.#typingCursors.get(reg.id) ?? this.#typingStart };
+      const taken = await this.#takeEphemeral(reg, source, from, now);
+      extras.ephemeral = taken.events;
+      if (taken.receipts > stored.receipts) extras.advance.receipts = taken.receipts;
+      if (taken.presence > stored.presence) extras.advance.presence = taken.presence;
+      extras.typing = taken.typing;
     }
-    const mine = rows.filter((r) => isInterestedInToDevice(reg, r.userId));
-    let kept = mine;
-    if (mine.length > MAX_TO_DEVICE) {
-      const cut = mine[MAX_TO_DEVICE]?.streamId ?? to;
-      kept = mine.slice(0, MAX_TO_DEVICE).filter((r) => r.streamId < cut);
-      if (kept.length === 0) kept = mine.slice(0, MAX_TO_DEVICE);
-      to = kept.at(-1)?.streamId ?? to;
+    if (reg.receiveToDevice) {
+      const taken = await this.#takeToDevice(reg, stored.toDevice, now.toDevice);
+      extras.toDevice = taken.messages;
+      if (!samePosition(taken.to, stored.toDevice)) extras.advance.toDevice = taken.to;
     }
+    return extras;
+  }
+
+  /**
+   * To-device messages for the service's users after `after`, at most 100. The position is a message, not a send:
+   * a cut inside one send (which shares a stream id among its devices) leaves the rest for the next transaction.
+   */
+  async #takeToDevice(reg: Registration, after: ToDevicePosition, upTo: number): Promise<{ messages: JsonObject[]; to: ToDevicePosition }> {
+    if (upTo < after.streamId) return { messages: [], to: after };
+    const rows = await this.#opts.store.toDeviceBetween(after, upTo, MAX_SCAN);
+    const kept: AppserviceToDevice[] = [];
+    let last: AppserviceToDevice | undefined;
+    for (const r of rows) {
+      if (kept.length === MAX_TO_DEVICE) break;
+      last = r;
+      if (isInterestedInToDevice(reg, r.userId)) kept.push(r);
+    }
+    // A short read that was looked at to its end saw every message up to the readable position.
+    const sawAll = rows.length < MAX_SCAN && last === rows.at(-1);
+    let to: ToDevicePosition = after;
+    if (sawAll) to = { streamId: upTo, after: null };
+    else if (last) to = { streamId: last.streamId, after: { userId: last.userId, deviceId: last.deviceId } };
     const messages = kept.map((r) => ({ type: r.type, sender: r.sender, content: r.content as JsonObject, to_user_id: r.userId, to_device_id: r.deviceId }));
-    return { messages, toDevice: Math.max(after, to) };
+    return { messages, to };
   }
 
   /** Receipts and typing of interesting rooms, and presence of interesting users, since the cursor, at most 100. */
   async #takeEphemeral(
     reg: Registration,
     source: EphemeralSource,
-    from: EphemeralCursor,
+    from: { receipts: number; presence: number; typing: number },
     now: EphemeralCursor,
   ): Promise<{ events: JsonObject[]; receipts: number; typing: number; presence: number }> {
     const limit = MAX_EPHEMERAL;
@@ -276,7 +287,7 @@ export class TransactionBuilder {
       if (p.statusMsg !== null) content['status_msg'] = p.statusMsg;
       events.push({ type: 'm.presence', sender: p.userId, content });
     }
-    return { events, receipts: receiptsTo, typing: Math.max(from.typing, typingTo), presence: Math.max(from.presence, presenceTo) };
+    return { events, receipts: Math.max(from.receipts, receiptsTo), typing: Math.max(from.typing, typingTo), presence: Math.max(from.presence, presenceTo) };
   }
 
   /** A user of the service, or a local user joined to a room that interests it (as Synapse decides). */
@@ -329,4 +340,8 @@ export class TransactionBuilder {
     }
     return version;
   }
+}
+
+function samePosition(a: ToDevicePosition, b: ToDevicePosition): boolean {
+  return a.streamId === b.streamId && a.after?.userId === b.after?.userId && a.after?.deviceId === b.after?.deviceId;
 }
