@@ -332,6 +332,14 @@ forEachBackend('sync over HTTP', (backend) => {
     assert.equal(fields.status, 200);
     const timeline = (fields.body as { rooms: { join: Record<string, { timeline: { events: unknown[] } }> } }).rooms.join[roomA]?.timeline;
     assert.deepEqual(timeline?.events, [{ type: 'm.room.message', content: { body: 'alice 2' } }]);
+
+    // event_format federation: the PDUs as signed (not client events, so not checked against the client schema).
+    const federation = enc(JSON.stringify({ event_format: 'federation', room: { rooms: [roomA], timeline: { limit: 1 } } }));
+    const pdus = await s.request('GET', `${V3}/sync?filter=${federation}`, { token: alice.accessToken });
+    assert.equal(pdus.status, 200);
+    const pdu = (pdus.body as { rooms: { join: Record<string, { timeline: { events: Record<string, unknown>[] } }> } }).rooms.join[roomA]?.timeline.events[0];
+    assert.equal(pdu?.['room_id'], roomA);
+    for (const key of ['auth_events', 'prev_events', 'hashes', 'signatures', 'depth']) assert.ok(pdu && key in pdu, `${key} in the PDU`);
   });
 
   test('stored filters: create, read back, the same filter keeps its id, others\' filters are forbidden', async () => {
