@@ -1,0 +1,232 @@
+// Receipts, presence and to-device messages for application services are driven by stored positions
+// (migrations/0015): what is written while the service is DOWN, before and after a Troupe restart, arrives exactly
+// once after recovery; one to-device send with more than 100 messages for a service's users is split over
+// transactions without losing any.
+//
+// The actor system runs on a clock 100 times faster than real time, so the recoverer's back-off (2, 4, 8, ... s)
+// takes 20, 40, 80, ... ms.
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import type { SystemClock } from '../../actors/clock.ts';
+import { generateAccessToken, hashAccessToken } from '../../src/auth/accessTokens.ts';
+import { normaliseConfig } from '../../src/config/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { startServer, type RunningServer } from '../../src/main.ts';
+import type { Database } from '../../src/storage/database.ts';
+import { forEachBackend } from '../helpers/database.ts';
+import { startFakeService, writeRegistration, type FakeService, type ReceivedTransaction } from '../appservice/fakeService.ts';
+
+const SPEED = 100;
+
+function fastClock(speed: number): SystemClock {
+  const t0 = Date.now();
+  return {
+    setTimeout: (fn, ms) => setTimeout(fn, ms / speed),
+    clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+    now: () => t0 + (Date.now() - t0) * speed,
+  };
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+interface Account {
+  userId: string;
+  token: string;
+  deviceId: string;
+}
+
+/** A user with the given devices (the first logged in), straight in the database. */
+async function addUser(db: Database, userId: string, deviceIds: readonly string[] = ['DEV']): Promise<Account> {
+  const token = generateAccessToken();
+  const now = Date.now();
+  await db.query('INSERT INTO users (user_id, password_hash, admin, creation_ts) VALUES ($1, NULL, false, $2)', [userId, now]);
+  await db.query('INSERT INTO devices (user_id, device_id, created_ts) SELECT $1, d, $3 FROM unnest($2::text[]) AS d', [userId, [...deviceIds], now]);
+  const deviceId = deviceIds[0] ?? 'DEV';
+  await db.query('INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES ($1, $2, $3, $4)', [
+    hashAccessToken(token),
+    userId,
+    deviceId,
+    now,
+  ]);
+  return { userId, token, deviceId };
+}
+
+/** Each transaction once (a resend under the same txnId must carry the same contents). */
+function deduplicated(received: readonly ReceivedTransaction[]): ReceivedTransaction[] {
+  const byTxn = new Map<string, string>();
+  const out: ReceivedTransaction[] = [];
+  for (const txn of received) {
+    const contents = JSON.stringify(txn.body);
+    const earlier = byTxn.get(txn.txnId);
+    if (earlier !== undefined) {
+      assert.equal(contents, earlier, `txnId ${txn.txnId} resent with the same contents`);
+      continue;
+    }
+    byTxn.set(txn.txnId, contents);
+    out.push(txn);
+  }
+  return out;
+}
+
+type Json = Record<string, unknown>;
+
+const toDeviceOf = (txns: readonly ReceivedTransaction[]) => txns.flatMap((x) => (x.body['to_device'] ?? []) as Json[]);
+const ephemeralOf = (txns: readonly ReceivedTransaction[]) => txns.flatMap((x) => (x.body['ephemeral'] ?? []) as Json[]);
+
+/** The users who have a receipt in an m.receipt event. */
+function receiptUsers(event: Json): string[] {
+  const content = event['content'] as Record<string, Record<string, Record<string, unknown>>>;
+  return Object.values(content).flatMap((byType) => Object.values(byType).flatMap((byUser) => Object.keys(byUser)));
+}
+
+forEachBackend('appservice ephemeral positions', (backend) => {
+  async function setUp(t: { after(fn: () => unknown): void }, service: FakeService) {
+    const database = await backend.create();
+    t.after(() => database.close());
+    const file = await writeRegistration({ url: service.url, receiveEphemeral: true, pushToDevice: true });
+    const config = normaliseConfig(
+      {
+        server_name: 'eph.test',
+        data_directory: await mkdtemp(path.join(tmpdir(), 'troupe-eph-')),
+        listeners: [{ port: 0, bind_addresses: ['127.0.0.1'] }],
+        app_service_config_files: [file],
+        app_service_transaction_timeout: '20s',
+      },
+      {},
+    );
+    const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+    const start = () => startServer(config, logger, { db: database.db, clock: fastClock(SPEED) });
+    return { db: database.db, start };
+  }
+
+  async function call(troupe: RunningServer, token: string, method: string, urlPath: string, body: unknown): Promise<Json> {
+    const res = await fetch(`${troupe.listeners[0]?.url ?? ''}/_matrix/client/v3${urlPath}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await res.json()) as Json;
+    assert.equal(res.status, 200, JSON.stringify(json));
+    return json;
+  }
+
+  test('to-device messages and receipts sent while the service is DOWN, across a restart, arrive exactly once', async (t) => {
+    const service = await startFakeService();
+    t.after(() => service.close());
+    const { db, start } = await setUp(t, service);
+    let troupe = await start();
+    t.after(() => troupe.close());
+    const alice = await addUser(db, '@alice:eph.test');
+    const bridged = await addUser(db, '@bridge_bob:eph.test', ['BOB1', 'BOB2']);
+    const readers = await Promise.all(['carol', 'dave', 'erin'].map((name) => addUser(db, `@${name}:eph.test`)));
+    const enc = encodeURIComponent;
+    const roomId = (await call(troupe, alice.token, 'POST', '/createRoom', { preset: 'public_chat' }))['room_id'] as string;
+    for (const u of [bridged, ...readers]) await call(troupe, u.token, 'POST', `/join/${enc(roomId)}`, {});
+    const sendMessage = async (body: string) =>
+      (await call(troupe, alice.token, 'PUT', `/rooms/${enc(roomId)}/send/m.room.message/${body}`, { msgtype: 'm.text', body }))['event_id'] as string;
+    let toDeviceSent = 0;
+    const sendToDevice = async () => {
+      const n = toDeviceSent++;
+      await call(troupe, alice.token, 'PUT', `/sendToDevice/m.example/td${n}`, {
+        messages: { [bridged.userId]: { BOB1: { n }, BOB2: { n } }, [readers[0]?.userId ?? '']: { DEV: { n } } },
+      });
+    };
+    const readReceipt = async (reader: Account, eventId: string) =>
+      call(troupe, reader.token, 'POST', `/rooms/${enc(roomId)}/receipt/m.read/${enc(eventId)}`, {});
+    const status = () => troupe.admin.list().find((r) => r.id === 'as:bridge')?.figures['status'];
+
+    const first = await sendMessage('first');
+    await service.waitForEvents((events) => events.some((e) => e['event_id'] === first));
+
+    // The service fails: the next transaction is stored and retried; what comes after waits in storage.
+    service.mode = 500;
+    await sendToDevice();
+    await readReceipt(alice, first);
+    await until(() => status() === 'down', 'DOWN');
+    await sendToDevice();
+    await readReceipt(readers[0] as Account, first);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    // Troupe restarts while the service is still failing; more is written, then the service recovers.
+    await troupe.close();
+    troupe = await start();
+    assert.match(String(troupe.admin.list().find((r) => r.id === 'as:bridge')?.state), /^down/);
+    await sendToDevice();
+    await readReceipt(readers[1] as Account, first);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    service.mode = 'ok';
+    await sendToDevice();
+    await readReceipt(readers[2] as Account, first);
+
+    const expectedToDevice = Array.from({ length: toDeviceSent }, (_, n) => [
+      { type: 'm.example', sender: alice.userId, content: { n }, to_user_id: bridged.userId, to_device_id: 'BOB1' },
+      { type: 'm.example', sender: alice.userId, content: { n }, to_user_id: bridged.userId, to_device_id: 'BOB2' },
+    ]).flat();
+    const expectedReaders = [alice, ...readers].map((u) => u.userId).sort();
+    const delivered = () => deduplicated(service.transactions);
+    const readersSeen = () => ephemeralOf(delivered()).filter((e) => e['type'] === 'm.receipt').flatMap(receiptUsers);
+    await until(
+      () => toDeviceOf(delivered()).length >= expectedToDevice.length && readersSeen().length >= expectedReaders.length,
+      'every to-device message and receipt',
+    );
+    await until(() => status() === 'up', 'UP again');
+    // Nothing more trickles in once every one has been delivered.
+    const last = await sendMessage('last');
+    await service.waitForEvents((events) => events.some((e) => e['event_id'] === last));
+    assert.deepEqual(toDeviceOf(delivered()), expectedToDevice, 'each to-device message exactly once, in order');
+    assert.deepEqual([...readersSeen()].sort(), expectedReaders, 'each receipt exactly once');
+    for (const txn of delivered()) assert.ok(toDeviceOf([txn]).length <= 100);
+
+    // The stored positions are where the streams are.
+    const { rows } = await db.query<{ receipts_position: number; to_device_position: number; r: number; d: number }>(
+      `SELECT receipts_position, to_device_position, (SELECT max(stream_id) FROM receipts) AS r,
+         (SELECT max(stream_id) FROM to_device_messages) AS d
+       FROM appservice_state WHERE service_id = 'bridge'`,
+    );
+    assert.equal(rows[0]?.receipts_position, rows[0]?.r);
+    assert.equal(rows[0]?.to_device_position, rows[0]?.d);
+  });
+
+  test('one to-device send with more than 100 messages for its users continues in the next transactions', async (t) => {
+    const service = await startFakeService();
+    t.after(() => service.close());
+    const { db, start } = await setUp(t, service);
+    const troupe = await start();
+    t.after(() => troupe.close());
+    const alice = await addUser(db, '@alice:eph.test');
+    const devices = Array.from({ length: 130 }, (_, i) => `D${String(i).padStart(3, '0')}`);
+    const bridgedA = await addUser(db, '@bridge_a:eph.test', devices);
+    const outsider = await addUser(db, '@zed:eph.test', devices.slice(0, 20));
+    const bridgedB = await addUser(db, '@bridge_b:eph.test', devices.slice(0, 90));
+    const each = (ids: readonly string[], n: number) => Object.fromEntries(ids.map((d) => [d, { n, d }]));
+    // 130 + 90 = 220 messages for the service's users in one send, plus 20 for someone else.
+    await call(troupe, alice.token, 'PUT', '/sendToDevice/m.big/big1', {
+      messages: { [bridgedA.userId]: each(devices, 1), [outsider.userId]: each(devices.slice(0, 20), 1), [bridgedB.userId]: each(devices.slice(0, 90), 1) },
+    });
+    // And one more send after it.
+    await call(troupe, alice.token, 'PUT', '/sendToDevice/m.big/big2', { messages: { [bridgedB.userId]: { D000: { n: 2, d: 'D000' } } } });
+
+    const expected = [
+      ...devices.map((d) => `${bridgedA.userId}|${d}|1`),
+      ...devices.slice(0, 90).map((d) => `${bridgedB.userId}|${d}|1`),
+      `${bridgedB.userId}|D000|2`,
+    ];
+    const got = () =>
+      toDeviceOf(deduplicated(service.transactions)).map((m) => `${String(m['to_user_id'])}|${String(m['to_device_id'])}|${String((m['content'] as Json)['n'])}`);
+    await until(() => got().length >= expected.length, 'all 221 messages');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(got(), expected, 'every message once, in (stream, user, device) order');
+    const sizes = deduplicated(service.transactions).map((x) => toDeviceOf([x]).length).filter((n) => n > 0);
+    assert.ok(sizes.every((n) => n <= 100), `at most 100 per transaction: ${JSON.stringify(sizes)}`);
+    assert.ok(sizes.length >= 3, `split over transactions: ${JSON.stringify(sizes)}`);
+  });
+});
