@@ -1,6 +1,6 @@
 // Receipts, presence and to-device messages for application services are driven by stored positions
 // (migrations/0015): what is written while the service is DOWN, before and after a Troupe restart, arrives exactly
-// once after recovery; one to-device send with more than 100 messages for a service's users is split over
+// once after recovery (typing is in memory and not replayed across a restart); one to-device send with more than 100 messages for a service's users is split over
 // transactions without losing any.
 //
 // The actor system runs on a clock 100 times faster than real time, so the recoverer's back-off (2, 4, 8, ... s)
@@ -119,7 +119,7 @@ forEachBackend('appservice ephemeral positions', (backend) => {
     return json;
   }
 
-  test('to-device messages and receipts sent while the service is DOWN, across a restart, arrive exactly once', async (t) => {
+  test('to-device messages, receipts and presence sent while the service is DOWN, across a restart, arrive exactly once', async (t) => {
     const service = await startFakeService();
     t.after(() => service.close());
     const { db, start } = await setUp(t, service);
@@ -142,6 +142,11 @@ forEachBackend('appservice ephemeral positions', (backend) => {
     };
     const readReceipt = async (reader: Account, eventId: string) =>
       call(troupe, reader.token, 'POST', `/rooms/${enc(roomId)}/receipt/m.read/${enc(eventId)}`, {});
+    let presenceSet = 0;
+    const setPresence = async (user: Account) => {
+      const n = presenceSet++;
+      await call(troupe, user.token, 'PUT', `/presence/${enc(user.userId)}/status`, { presence: 'unavailable', status_msg: `phase ${n}` });
+    };
     const status = () => troupe.admin.list().find((r) => r.id === 'as:bridge')?.figures['status'];
 
     const first = await sendMessage('first');
@@ -154,6 +159,7 @@ forEachBackend('appservice ephemeral positions', (backend) => {
     await until(() => status() === 'down', 'DOWN');
     await sendToDevice();
     await readReceipt(readers[0] as Account, first);
+    await setPresence(readers[0] as Account);
     await new Promise((resolve) => setTimeout(resolve, 100));
 
     // Troupe restarts while the service is still failing; more is written, then the service recovers.
@@ -162,10 +168,12 @@ forEachBackend('appservice ephemeral positions', (backend) => {
     assert.match(String(troupe.admin.list().find((r) => r.id === 'as:bridge')?.state), /^down/);
     await sendToDevice();
     await readReceipt(readers[1] as Account, first);
+    await setPresence(readers[1] as Account);
     await new Promise((resolve) => setTimeout(resolve, 100));
     service.mode = 'ok';
     await sendToDevice();
     await readReceipt(readers[2] as Account, first);
+    await setPresence(readers[2] as Account);
 
     const expectedToDevice = Array.from({ length: toDeviceSent }, (_, n) => [
       { type: 'm.example', sender: alice.userId, content: { n }, to_user_id: bridged.userId, to_device_id: 'BOB1' },
@@ -174,9 +182,17 @@ forEachBackend('appservice ephemeral positions', (backend) => {
     const expectedReaders = [alice, ...readers].map((u) => u.userId).sort();
     const delivered = () => deduplicated(service.transactions);
     const readersSeen = () => ephemeralOf(delivered()).filter((e) => e['type'] === 'm.receipt').flatMap(receiptUsers);
+    const expectedPresence = readers.map((u, n) => `${u.userId} phase ${n}`);
+    const presenceSeen = () =>
+      ephemeralOf(delivered())
+        .filter((e) => e['type'] === 'm.presence' && typeof (e['content'] as Json)['status_msg'] === 'string')
+        .map((e) => `${String(e['sender'])} ${String((e['content'] as Json)['status_msg'])}`);
     await until(
-      () => toDeviceOf(delivered()).length >= expectedToDevice.length && readersSeen().length >= expectedReaders.length,
-      'every to-device message and receipt',
+      () =>
+        toDeviceOf(delivered()).length >= expectedToDevice.length &&
+        readersSeen().length >= expectedReaders.length &&
+        presenceSeen().length >= expectedPresence.length,
+      'every to-device message, receipt and presence change',
     );
     await until(() => status() === 'up', 'UP again');
     // Nothing more trickles in once every one has been delivered.
@@ -184,6 +200,7 @@ forEachBackend('appservice ephemeral positions', (backend) => {
     await service.waitForEvents((events) => events.some((e) => e['event_id'] === last));
     assert.deepEqual(toDeviceOf(delivered()), expectedToDevice, 'each to-device message exactly once, in order');
     assert.deepEqual([...readersSeen()].sort(), expectedReaders, 'each receipt exactly once');
+    assert.deepEqual(presenceSeen(), expectedPresence, 'each presence change exactly once, in order');
     for (const txn of delivered()) assert.ok(toDeviceOf([txn]).length <= 100);
 
     // The stored positions are where the streams are.
