@@ -492,6 +492,91 @@ forEachBackend('federation /send', (backend) => {
     assert.equal(await room.store.getEvent(unknownAuth.eventId), null);
   });
 
+  test('unknown auth events are fetched from the origin with event_auth and kept as outliers; one arriving later enters the timeline', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    await joinBob(room);
+    const state = await room.state();
+    const create = state.get('m.room.create\u0000') as string;
+    const powerLevels = state.get('m.room.power_levels\u0000') as string;
+    // bob changed his name in an event we never received; his next message builds on it and cites it.
+    const rename = await room.build({ type: 'm.room.member', sender: bob, stateKey: bob, content: { membership: 'join', displayname: 'Bobby' } });
+    const message = await room.build({
+      type: 'm.room.message',
+      sender: bob,
+      content: { msgtype: 'm.text', body: 'as Bobby' },
+      prevEvents: [rename.eventId],
+      depth: (rename.pdu['depth'] as number) + 1,
+      authEvents: [create, powerLevels, rename.eventId],
+    });
+    const createPdu = (await room.store.getEvent(create))?.pdu as JsonObject;
+    const asked: { url: string; signed: boolean }[] = [];
+    room.remote.handlers.push((req) => {
+      if (req.method !== 'GET' || !req.url?.startsWith('/_matrix/federation/v1/event_auth/')) return undefined;
+      asked.push({ url: req.url, signed: /^X-Matrix /.test(req.headers.authorization ?? '') });
+      // The whole chain, as servers answer: what we know already is left alone.
+      return { status: 200, body: { auth_chain: [rename.pdu, createPdu] } };
+    });
+
+    const pdus = await sent(room, 'missing-auth', [message.pdu]);
+    assert.deepEqual(pdus, { [message.eventId]: {} });
+    assert.deepEqual(asked, [{ url: `/_matrix/federation/v1/event_auth/${encodeURIComponent(room.roomId)}/${encodeURIComponent(message.eventId)}`, signed: true }]);
+    const outliers = async () =>
+      (await room.troupe.running.db.query<{ event_id: string; kind: string }>('SELECT event_id, kind FROM event_outliers ORDER BY event_id')).rows;
+    assert.deepEqual(await outliers(), [{ event_id: rename.eventId, kind: 'outlier' }]);
+    assert.equal(await room.store.getEvent(rename.eventId), null, 'the fetched auth event is not in the timeline');
+    assert.deepEqual((await timeline(room)).at(-1)?.event_id, message.eventId);
+    assert.equal((await room.state()).get(`m.room.member\u0000${bob}`), state.get(`m.room.member\u0000${bob}`), 'nor in the state');
+
+    // The event itself arrives later: checked like any other, it moves into the timeline.
+    assert.deepEqual(await sent(room, 'the-rename', [rename.pdu]), { [rename.eventId]: {} });
+    assert.deepEqual(await outliers(), []);
+    assert.equal((await room.store.getEvent(rename.eventId))?.eventId, rename.eventId);
+    assert.equal(asked.length, 1);
+  });
+
+  test('a fetched auth event the auth rules refuse is kept as rejected, and the PDU citing it is rejected', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const bob = room.user('bob');
+    const bobJoin = await joinBob(room);
+    const state = await room.state();
+    const create = state.get('m.room.create\u0000') as string;
+    // bob has no power to change the power levels: this event fails against its own auth events.
+    const grab = await room.build({ type: 'm.room.power_levels', sender: bob, stateKey: '', content: { users: { [bob]: 100 } } });
+    const forged = await room.build({ type: 'm.room.topic', sender: bob, stateKey: '', content: { topic: 'mine now' }, key: generateSigningKey('remote1') });
+    const message = await room.build({
+      type: 'm.room.message',
+      sender: bob,
+      content: { msgtype: 'm.text', body: 'with my new power' },
+      authEvents: [create, grab.eventId, bobJoin],
+    });
+    const badlySigned = await room.build({
+      type: 'm.room.message',
+      sender: bob,
+      content: { msgtype: 'm.text', body: 'citing a forgery' },
+      authEvents: [create, state.get('m.room.power_levels\u0000') as string, bobJoin, forged.eventId],
+    });
+    room.remote.handlers.push((req) => {
+      if (req.method !== 'GET' || !req.url?.startsWith('/_matrix/federation/v1/event_auth/')) return undefined;
+      // Not ours to trust blindly: events of another room and junk are ignored too.
+      return { status: 200, body: { auth_chain: [grab.pdu, forged.pdu, { ...grab.pdu, room_id: '!elsewhere:remote.test' }, 'junk', 7] } };
+    });
+
+    const pdus = await sent(room, 'bad-auth', [message.pdu, badlySigned.pdu]);
+    assert.match(pdus[message.eventId]?.error ?? '', /Rejected/);
+    assert.match(pdus[badlySigned.eventId]?.error ?? '', /unknown/, 'a badly signed auth event is dropped: still unknown');
+    const { rows } = await room.troupe.running.db.query<{ event_id: string; kind: string }>('SELECT event_id, kind FROM event_outliers');
+    assert.deepEqual(
+      rows.map((r) => [r.event_id, r.kind]).sort(),
+      [
+        [grab.eventId, 'rejected'],
+        [message.eventId, 'rejected'],
+      ].sort(),
+    );
+    assert.equal(await room.store.getEvent(message.eventId), null);
+    assert.equal((await room.state()).get('m.room.power_levels\u0000'), state.get('m.room.power_levels\u0000'));
+  });
+
   test('odd PDUs are refused, never a server error: NUL anywhere, a second create event, numbers beyond 2^53', async (t) => {
     const room = await startFederatedRoom(t, backend, certificate);
     const bob = room.user('bob');

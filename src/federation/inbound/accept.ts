@@ -10,6 +10,8 @@
 //      to clients.
 // Dropped events leave no trace (PduDroppedError). Rejected and soft-failed events are kept outside the timeline in
 // event_outliers (migrations/0012); rejected ones only so that events citing them as auth events are rejected too.
+// Auth events we lack are asked of the origin before step 4 and kept there as outliers (missingAuth.ts); one that
+// later arrives as a PDU of its own is checked like any other and may then enter the timeline.
 // Accepted events go into the timeline through the room writer's queue (RoomWriter.submitRemote), so that local and
 // remote writes to a room never interleave; steps 4–6 run inside that queue, against the state as it is then.
 //
@@ -29,9 +31,9 @@ import { validatePdu } from '../../protocol/eventFormat.ts';
 import { stateKey, type RoomEvent, type StateKey } from '../../protocol/events.ts';
 import { domainOf } from '../../protocol/identifiers.ts';
 import { isJsonObject, type JsonObject } from '../../protocol/json.ts';
-import { applyContentHashCheck, checkEventSignatures, requiredSignatureServers, toRoomEvent } from '../../protocol/pdu.ts';
+import { applyContentHashCheck, checkEventSignatures, toRoomEvent } from '../../protocol/pdu.ts';
 import { getRoomVersion, type RoomVersion } from '../../protocol/roomVersions.ts';
-import { listSignatures, type ServerVerifyKeys } from '../../protocol/signing.ts';
+import type { ServerVerifyKeys } from '../../protocol/signing.ts';
 import { resolveState, type EventSource, type StateMap } from '../../protocol/stateResolution.ts';
 import type { RemoteWriteStream, RoomWriter } from '../../rooms/writer.ts';
 import type { Database } from '../../storage/database.ts';
@@ -40,6 +42,7 @@ import type { FederationFetcher } from '../client.ts';
 import type { RequestKeySource } from '../requestAuth.ts';
 import { inboundAuthVerifier } from './authVerifier.ts';
 import { KnownEvents, type KnownEvent } from './knownEvents.ts';
+import { eventSigningKeys, MissingAuthEvents } from './missingAuth.ts';
 import { writeRemoteEvent, type StateChange } from './persist.ts';
 
 /** What became of a PDU that was not dropped. */
@@ -105,11 +108,13 @@ export class RemoteEventHandler {
   private readonly events: EventStore;
   private readonly known: KnownEvents;
   private readonly versions = new Map<string, RoomVersion>();
+  private readonly missingAuth: MissingAuthEvents;
 
   constructor(opts: RemoteEventHandlerOptions) {
     this.opts = opts;
     this.events = new EventStore(opts.db);
     this.known = new KnownEvents(opts.db);
+    this.missingAuth = new MissingAuthEvents({ ...opts, known: this.known, storageProblem, eventId: pduEventId });
   }
 
   /**
@@ -132,12 +137,12 @@ export class RemoteEventHandler {
     const unstorable = storageProblem(received);
     if (unstorable !== undefined) throw new PduDroppedError(`invalid event: ${unstorable}`, eventId);
 
-    const seen = await this.known.get([eventId, ...received.prev_events], v);
+    const seen = await this.known.get([eventId, ...received.prev_events, ...received.auth_events], v);
     const earlier = seen.get(eventId);
-    if (earlier) return outcomeOf(earlier);
+    if (earlier && earlier.outlier !== 'outlier') return outcomeOf(earlier);
 
     // 2. Signatures, with the keys valid when the event was sent (v5+).
-    const keys = await this.signingKeys(pdu, v);
+    const keys = await eventSigningKeys(this.opts.keys, pdu, v);
     const signatures = checkEventSignatures(pdu, v, (server) => keys.get(server));
     if (!signatures.ok) throw new PduDroppedError(`bad signature from ${signatures.server}: ${signatures.reason}`, eventId);
 
@@ -146,8 +151,11 @@ export class RemoteEventHandler {
     if (hashed.redacted) this.opts.logger.info({ eventId, roomId }, 'received event failed its content hash check; redacted');
     const event = toRoomEvent(hashed.pdu, v, { validate: false, eventId });
 
-    const missingPrevs = event.prev_events.some((id) => !seen.has(id));
+    // A prev event known only as a fetched auth event is not in the timeline: the gap is still there.
+    const missingPrevs = event.prev_events.some((id) => { const k = seen.get(id); return k === undefined || k.outlier === 'outlier'; });
     if (missingPrevs && options.fetchMissing !== false) await this.fetchMissingPrevEvents(event, v, options.origin);
+    const missingAuth = event.auth_events.filter((id) => !seen.has(id));
+    if (missingAuth.length > 0) await this.missingAuth.fetch(event, v, options.origin, missingAuth);
 
     // 4–6 and the write, in the room's queue.
     return this.opts.writer.submitRemote(roomId, (stream) => this.checkAndStore(event, v, keys, stream));
@@ -163,19 +171,6 @@ export class RemoteEventHandler {
     if (!v) throw new PduDroppedError(`room ${roomId} has a room version this server does not support`, pduEventId(pdu));
     this.versions.set(roomId, v);
     return v;
-  }
-
-  /** The keys of every server whose signature the event needs (and that the auth rules may ask about). */
-  private async signingKeys(pdu: JsonObject, v: RoomVersion): Promise<Map<string, ServerVerifyKeys>> {
-    const ts = pdu['origin_server_ts'];
-    const validAt = v.enforceKeyValidity && typeof ts === 'number' ? ts : 0;
-    const signed = listSignatures(pdu);
-    const keys = new Map<string, ServerVerifyKeys>();
-    for (const server of requiredSignatureServers(pdu, v)) {
-      const keyIds = signed.filter(([entity]) => entity === server).map(([, keyId]) => keyId);
-      keys.set(server, await this.opts.keys.getVerifyKeys(server, validAt, keyIds));
-    }
-    return keys;
   }
 
   /**
@@ -224,12 +219,12 @@ export class RemoteEventHandler {
     const known = await this.known.get([eventId, ...event.auth_events, ...(createId ? [createId] : []), ...event.prev_events], v);
     // A copy of the same event may have been stored while this one waited in the queue.
     const earlier = known.get(eventId);
-    if (earlier) return outcomeOf(earlier);
+    if (earlier && earlier.outlier !== 'outlier') return outcomeOf(earlier);
     const verifier = inboundAuthVerifier(v, keys);
 
     // 4. Against its own auth events.
     const unknownAuth = event.auth_events.filter((id) => !known.has(id));
-    // Not stored: the gap is ours, and the same event may pass once its auth events are known.
+    // Not stored: the origin did not give them to us, and the same event may pass once its auth events are known.
     if (unknownAuth.length > 0) return { eventId, rejected: `auth events unknown to this server: ${unknownAuth.join(', ')}` };
     const authEvents = event.auth_events.map((id) => (known.get(id) as KnownEvent).event);
     const createEvent = createId ? known.get(createId)?.event : undefined;

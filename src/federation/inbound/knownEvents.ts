@@ -1,12 +1,13 @@
 // The events the inbound pipeline can find: the timeline (`events`, each with a stream ordering) and the remote
-// events kept outside it (`event_outliers`, migrations/0012: soft-failed and rejected ones).
+// events kept outside it (`event_outliers`, migrations/0012 and 0016: soft-failed, rejected, and auth events fetched
+// to check another event).
 import { stateKey, type RoomEvent, type StateKey } from '../../protocol/events.ts';
 import type { JsonObject } from '../../protocol/json.ts';
 import { toRoomEvent } from '../../protocol/pdu.ts';
 import type { RoomVersion } from '../../protocol/roomVersions.ts';
 import type { Queryable } from '../../storage/database.ts';
 
-export type OutlierKind = 'soft_failed' | 'rejected';
+export type OutlierKind = 'soft_failed' | 'rejected' | 'outlier';
 
 export interface KnownEvent {
   event: RoomEvent;
@@ -34,7 +35,8 @@ export class KnownEvents {
       [[...new Set(eventIds)]],
     );
     for (const r of rows) {
-      if (found.has(r.event_id)) continue;
+      // The timeline's copy wins over an outlier row left by a race with the move into the timeline.
+      if (found.has(r.event_id) && r.stream_ordering === null) continue;
       const event = toRoomEvent(JSON.parse(r.pdu) as JsonObject, version, { validate: false, eventId: r.event_id });
       found.set(r.event_id, { event, streamOrdering: r.stream_ordering, outlier: r.kind, reason: r.reason });
     }
@@ -55,11 +57,17 @@ export class KnownEvents {
     );
   }
 
-  /** Keeps a remote event outside the timeline. A second copy of the same event changes nothing. */
+  /**
+   * Keeps a remote event outside the timeline. A second copy of the same event changes nothing, except that an
+   * event known only as a fetched auth event ('outlier') takes the outcome of its full checks. An event already in
+   * the timeline is left there.
+   */
   async storeOutlier(event: RoomEvent, kind: OutlierKind, reason: string, now: number): Promise<void> {
     await this.db.query(
-      `INSERT INTO event_outliers (event_id, room_id, kind, reason, pdu, received_ts) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (event_id) DO NOTHING`,
+      `INSERT INTO event_outliers (event_id, room_id, kind, reason, pdu, received_ts)
+       SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = $1)
+       ON CONFLICT (event_id) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, pdu = EXCLUDED.pdu, received_ts = EXCLUDED.received_ts
+       WHERE event_outliers.kind = 'outlier'`,
       [event.event_id, event.room_id, kind, reason, JSON.stringify(event.pdu ?? {}), now],
     );
   }

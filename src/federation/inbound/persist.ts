@@ -4,6 +4,7 @@
 // event's effect on the current state comes from state resolution and may change keys other than its own, or not
 // its own at all: `stateChanges` lists every (type, state_key) whose holder changed, and each is written as a
 // state_history row at the event's stream ordering, so that "state at stream position S" stays true for sync.
+// An event kept until now only as a fetched auth event (event_outliers kind 'outlier') leaves event_outliers.
 import type { RoomEvent } from '../../protocol/events.ts';
 import type { Queryable } from '../../storage/database.ts';
 
@@ -42,6 +43,7 @@ export async function writeRemoteEvent(db: Queryable, w: RemoteEventWrite): Prom
     `WITH ev AS (
        INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)),
+     ol AS (DELETE FROM event_outliers WHERE event_id = $2 AND kind = 'outlier'),
      ed AS (INSERT INTO event_edges (event_id, prev_event_id) SELECT $2, x FROM unnest($11::text[]) AS x ON CONFLICT DO NOTHING),
      au AS (INSERT INTO event_auth (event_id, auth_event_id) SELECT $2, x FROM unnest($12::text[]) AS x ON CONFLICT DO NOTHING),
      fd AS (DELETE FROM forward_extremities WHERE room_id = $3 AND NOT (event_id = ANY($13::text[]))),
