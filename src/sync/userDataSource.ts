@@ -15,12 +15,14 @@ import { PresenceService, SWEEP_INTERVAL_MS } from '../userData/presence.ts';
 import { ReceiptService } from '../userData/receipts.ts';
 import { StreamWriter } from '../userData/streamWriter.ts';
 import { ToDeviceService } from '../userData/toDevice.ts';
+import { PushRulesService } from '../pushRules/service.ts';
+import { pushRulesContent } from '../pushRules/userRules.ts';
 import { realTimers, type Timers } from '../userData/timers.ts';
 import { TypingService } from '../userData/typing.ts';
 import type { RoomUserData, SyncUserData, UserDataRequest, UserDataResponse } from './userData.ts';
 
-/** The streams owned here; `push_rules` and `events` belong to others. */
-export const USER_DATA_STREAMS = ['presence', 'typing', 'receipts', 'account_data', 'to_device', 'device_lists'] as const;
+/** The streams owned here; `events` belongs to the rooms. */
+export const USER_DATA_STREAMS = ['presence', 'typing', 'receipts', 'account_data', 'to_device', 'device_lists', 'push_rules'] as const;
 export type UserDataStream = (typeof USER_DATA_STREAMS)[number];
 
 export interface UserDataDeps {
@@ -44,6 +46,7 @@ export interface UserData extends SyncUserData {
   presence: PresenceService;
   toDevice: ToDeviceService;
   deviceLists: DeviceListService;
+  pushRules: PushRulesService;
   /** The current position of each stream owned here. */
   positions(): Record<UserDataStream, number>;
   close(): void;
@@ -56,6 +59,7 @@ export async function loadUserDataPositions(db: Database, now: () => number): Pr
             (SELECT max(stream_id) FROM receipts) AS receipts,
             (SELECT max(stream_id) FROM presence) AS presence,
             (SELECT max(stream_id) FROM device_list_changes) AS device_lists,
+            (SELECT max(stream_id) FROM push_rules) AS push_rules,
             GREATEST((SELECT max(stream_id) FROM to_device_messages), (SELECT max(stream_id) FROM to_device_txns)) AS to_device`,
   );
   const row = rows[0] ?? {};
@@ -65,6 +69,7 @@ export async function loadUserDataPositions(db: Database, now: () => number): Pr
     presence: row['presence'] ?? 0,
     device_lists: row['device_lists'] ?? 0,
     to_device: row['to_device'] ?? 0,
+    push_rules: row['push_rules'] ?? 0,
     // Typing lives in memory, so a restart would start it again from 0 below the `since` of every syncing client,
     // whose waits would then not wake for typing until it caught up. Starting from the clock (milliseconds) puts
     // every restart ahead of the positions handed out before it.
@@ -80,6 +85,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
     presence: new StreamWriter(db, notifier, 'presence', positions.presence),
     to_device: new StreamWriter(db, notifier, 'to_device', positions.to_device),
     device_lists: new StreamWriter(db, notifier, 'device_lists', positions.device_lists),
+    push_rules: new StreamWriter(db, notifier, 'push_rules', positions.push_rules),
   };
   const shared = new SharedRoomStore(db);
   const access = new RoomAccess(shared, new EventStore(db));
@@ -113,6 +119,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
   if (deps.presenceEnabled) scheduleSweep();
   const toDevice = new ToDeviceService(db, writers.to_device, deps.serverName, deps.logger);
   const deviceLists = new DeviceListService(db, writers.device_lists, shared);
+  const pushRules = new PushRulesService(db, writers.push_rules);
 
   return {
     accountData,
@@ -121,12 +128,14 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
     presence,
     toDevice,
     deviceLists,
+    pushRules,
     positions: () => ({
       account_data: writers.account_data.position,
       receipts: writers.receipts.position,
       presence: writers.presence.position,
       to_device: writers.to_device.position,
       device_lists: writers.device_lists.position,
+      push_rules: writers.push_rules.position,
       typing: typing.position,
     }),
     close() {
@@ -142,7 +151,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
       const { userId, since, to } = request;
       const position = (token: StreamToken | undefined, stream: StreamName) => token?.get(stream);
       const ignored = await accountData.ignoredUsers(userId);
-      const [account, receiptEvents, presenceEvents, toDeviceEvents, lists] = await Promise.all([
+      const [account, receiptEvents, presenceEvents, toDeviceEvents, lists, rules] = await Promise.all([
         accountData.collect(userId, position(since, 'account_data'), to.get('account_data'), request.joinedRoomIds, request.newlyJoinedRoomIds),
         receipts.collect(userId, position(since, 'receipts'), to.get('receipts'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored),
         presence.collect(userId, position(since, 'presence'), to.get('presence'), request.newlyJoinedRoomIds, ignored),
@@ -156,6 +165,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
           newlyJoinedRoomIds: request.newlyJoinedRoomIds,
           newlyLeftRoomIds: request.newlyLeftRoomIds,
         }),
+        collectPushRules(pushRules, userId, position(since, 'push_rules'), to.get('push_rules')),
       ]);
       const typingEvents = typing.collect(position(since, 'typing'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored);
       const rooms = new Map<string, RoomUserData>();
@@ -171,7 +181,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
       for (const [roomId, event] of receiptEvents) room(roomId).ephemeral.push(event);
       for (const [roomId, events] of account.rooms) room(roomId).accountData.push(...events);
       return {
-        accountData: account.global,
+        accountData: rules ? [...account.global, rules] : account.global,
         presence: presenceEvents,
         toDevice: toDeviceEvents.events,
         deviceLists: lists,
@@ -181,4 +191,10 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
       };
     },
   };
+}
+
+/** m.push_rules in the global account data: on an initial sync, and when the user's rules changed since `since`. */
+async function collectPushRules(pushRules: PushRulesService, userId: string, since: number | undefined, to: number) {
+  if (since !== undefined && (since >= to || !(await pushRules.changed(userId, since, to)))) return undefined;
+  return { type: 'm.push_rules', content: pushRulesContent(await pushRules.ruleset(userId)) };
 }

@@ -31,6 +31,7 @@ import { registerPresence } from './presence.ts';
 import { registerToDevice } from './toDevice.ts';
 import { registerAppservice } from './appservice.ts';
 import { registerThirdParty } from './thirdparty.ts';
+import { registerPushRules } from './pushRules.ts';
 
 export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): void {
   registerVersions(app);
@@ -63,4 +64,5 @@ export function registerClientRoutes(app: FastifyInstance, ctx: HttpContext): vo
   registerToDevice(app, ctx);
   registerAppservice(app, ctx);
   registerThirdParty(app, ctx);
+  registerPushRules(app, ctx);
 }
