@@ -53,6 +53,8 @@ export interface FederatedRoom {
   build(fields: EventFields): Promise<BuiltEvent>;
   /** PUT /send signed by the remote; `body` replaces the whole transaction body. */
   send(txnId: string, pdus: JsonObject[], options?: { edus?: JsonValue[]; body?: unknown; authorization?: string }): Promise<{ status: number; body: unknown }>;
+  /** A GET to Troupe's federation API signed by the remote; the answer whatever its status. */
+  get(uri: string): Promise<{ status: number; body: unknown }>;
   /** The room's current state as type\0key -> event id. */
   state(): Promise<Map<string, string>>;
   /** Joins a remote user the way servers do: make_join, then v2 send_join with the signed template. */
@@ -145,6 +147,9 @@ export async function startFederatedRoom(
     });
   };
 
+  const get: FederatedRoom['get'] = (uri) =>
+    httpsJson(`${federationUrl}${uri}`, { ca: certificate.cert, headers: { authorization: remote.sign('GET', uri, troupe.serverName) } });
+
   const signedRequest = async (method: string, uri: string, content?: JsonValue) => {
     const res = await httpsJson(`${federationUrl}${uri}`, {
       ca: certificate.cert,
@@ -169,6 +174,7 @@ export async function startFederatedRoom(
   return {
     troupe,
     remote,
+    get,
     alice,
     roomId,
     version,

@@ -176,6 +176,12 @@ forEachBackend('federation /send', (backend) => {
     assert.deepEqual(rows, [{ kind: 'soft_failed' }]);
     assert.deepEqual((await room.store.forwardExtremities(room.roomId)).map((e) => e.eventId), extremities);
     assert.ok(!(await timeline(room)).some((e) => e.event_id === late.eventId));
+
+    // Served by id over federation all the same (as Synapse does): it is part of the DAG.
+    const served = await room.get(`/_matrix/federation/v1/event/${encodeURIComponent(late.eventId)}`);
+    assert.equal(served.status, 200, JSON.stringify(served.body));
+    await assertMatchesSpec('GET', '/_matrix/federation/v1/event/{eventId}', 200, served.body);
+    assert.deepEqual((served.body as { pdus: JsonObject[] }).pdus, [late.pdu]);
   });
 
   test('an event on an older branch is accepted; the state is resolved and our next event joins both branches', async (t) => {
@@ -524,6 +530,9 @@ forEachBackend('federation /send', (backend) => {
     const outliers = async () =>
       (await room.troupe.running.db.query<{ event_id: string; kind: string }>('SELECT event_id, kind FROM event_outliers ORDER BY event_id')).rows;
     assert.deepEqual(await outliers(), [{ event_id: rename.eventId, kind: 'outlier' }]);
+    const served = await room.get(`/_matrix/federation/v1/event/${encodeURIComponent(rename.eventId)}`);
+    assert.equal(served.status, 200, JSON.stringify(served.body));
+    assert.deepEqual((served.body as { pdus: JsonObject[] }).pdus, [rename.pdu], 'an outlier is served by id');
     assert.equal(await room.store.getEvent(rename.eventId), null, 'the fetched auth event is not in the timeline');
     assert.deepEqual((await timeline(room)).at(-1)?.event_id, message.eventId);
     assert.equal((await room.state()).get(`m.room.member\u0000${bob}`), state.get(`m.room.member\u0000${bob}`), 'nor in the state');
@@ -575,6 +584,12 @@ forEachBackend('federation /send', (backend) => {
     );
     assert.equal(await room.store.getEvent(message.eventId), null);
     assert.equal((await room.state()).get('m.room.power_levels\u0000'), state.get('m.room.power_levels\u0000'));
+    for (const id of [grab.eventId, message.eventId]) {
+      const served = await room.get(`/_matrix/federation/v1/event/${encodeURIComponent(id)}`);
+      // (The spec lists no 404 for /event; it is the answer for any event the asker may not have.)
+      assert.equal(served.status, 404, 'rejected events are never served');
+      assert.equal((served.body as JsonObject)['errcode'], 'M_NOT_FOUND');
+    }
   });
 
   test('odd PDUs are refused, never a server error: NUL anywhere, a second create event, numbers beyond 2^53', async (t) => {

@@ -22,6 +22,9 @@ export interface Transaction {
   pdus: JsonObject[];
 }
 
+/** What /event needs of an event kept outside the timeline. */
+type OutlierEvent = Pick<StoredEvent, 'roomId' | 'pdu' | 'redactedBy' | 'type' | 'stateKey' | 'streamOrdering'>;
+
 export interface MissingEventsRequest {
   latestEvents: readonly string[];
   earliestEvents: readonly string[];
@@ -30,7 +33,7 @@ export interface MissingEventsRequest {
 }
 
 /** The PDU as stored, or its redacted form when it was redacted or the server may not see its content. */
-export function servedPdu(event: StoredEvent, version: RoomVersion, visible = true): JsonObject {
+export function servedPdu(event: Pick<StoredEvent, 'pdu' | 'redactedBy'>, version: RoomVersion, visible = true): JsonObject {
   return event.redactedBy !== null || !visible ? redactEvent(event.pdu, version) : event.pdu;
 }
 
@@ -57,14 +60,48 @@ export class RoomHistoryServer {
     return { origin: this.serverName, origin_server_ts: this.now(), pdus };
   }
 
-  /** GET /event/{eventId}: the event if the server may see it; otherwise, as for an unknown one, 404. */
+  /**
+   * GET /event/{eventId}: the event if the server may see it; otherwise, as for an unknown one, 404. Soft-failed
+   * events and fetched auth events, kept outside the timeline, are served too (as Synapse does: they are part of
+   * the DAG others may need to complete theirs); rejected ones never are.
+   */
   async event(origin: string, eventId: string): Promise<Transaction> {
-    const event = await this.events.getEvent(eventId);
+    const event = (await this.events.getEvent(eventId)) ?? (await this.outlier(eventId));
     const room = event ? await this.events.getRoom(event.roomId) : null;
     if (!event || !room) throw notFound(`Event ${eventId} not found`);
     const visibility = await ServerVisibility.load(this.db, this.events, room.roomId, origin);
     if (!visibility.canSee(event)) throw notFound(`Event ${eventId} not found`);
     return this.transaction([servedPdu(event, roomVersionOf(room))]);
+  }
+
+  /**
+   * A soft-failed or fetched auth event, placed for visibility where it would be in the timeline: after the newest
+   * of its prev events we have, or at the room's end when we have none.
+   */
+  private async outlier(eventId: string): Promise<OutlierEvent | null> {
+    const { rows } = await this.db.query<{ room_id: string; pdu: string; position: number | null }>(
+      `SELECT o.room_id, o.pdu,
+              coalesce((SELECT max(e.stream_ordering) FROM events e
+                         WHERE e.event_id IN (
+                           -- Room versions 1 and 2 name a prev event by an [event id, hashes] pair.
+                           SELECT CASE jsonb_typeof(p) WHEN 'array' THEN p ->> 0 ELSE p #>> '{}' END
+                             FROM jsonb_array_elements(o.pdu::jsonb -> 'prev_events') AS p)),
+                       (SELECT max(e.stream_ordering) FROM events e WHERE e.room_id = o.room_id)) AS position
+         FROM event_outliers o WHERE o.event_id = $1 AND o.kind IN ('soft_failed', 'outlier')`,
+      [eventId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const pdu = JSON.parse(row.pdu) as JsonObject;
+    const stateKey = pdu['state_key'];
+    return {
+      roomId: row.room_id,
+      pdu,
+      redactedBy: null,
+      type: typeof pdu['type'] === 'string' ? pdu['type'] : '',
+      stateKey: typeof stateKey === 'string' ? stateKey : null,
+      streamOrdering: Number(row.position ?? 0),
+    };
   }
 
   /**
