@@ -1,0 +1,202 @@
+// Which push rule an event matches for one user, and what its actions say (spec "Push Rules", "Conditions",
+// "Actions"). Pure: the caller gathers the room facts the conditions need.
+import { isJsonObject, type JsonObject, type JsonValue } from '../protocol/json.ts';
+import { RULE_KINDS, type PushAction, type PushCondition, type PushRule, type RuleKind, type Ruleset } from './rules.ts';
+
+export interface PushContext {
+  /** The user whose rules these are. */
+  userId: string;
+  /** The user's display name in the room (contains_display_name); absent or empty never matches. */
+  displayName?: string | null;
+  /** Joined members of the room (room_member_count). */
+  memberCount: number;
+  /** The sender's power level in the room (sender_notification_permission). */
+  senderPowerLevel: number;
+  /** `content.notifications` of the room's m.room.power_levels, if any. */
+  notificationPowerLevels?: JsonObject;
+}
+
+export interface PushOutcome {
+  ruleId: string;
+  kind: RuleKind;
+  actions: PushAction[];
+  notify: boolean;
+  highlight: boolean;
+  /** The `sound` tweak, when set. */
+  sound?: string;
+}
+
+/** The spec's default for `notifications.room`, used for any key the room does not set. */
+const DEFAULT_NOTIFICATION_LEVEL = 50;
+
+/**
+ * The first enabled rule (override, content, room, sender, underride; each in order) that matches, or null.
+ * Events the user sent themselves never notify them, whatever the rules say.
+ */
+export function evaluate(ruleset: Ruleset, event: JsonObject, context: PushContext): PushOutcome | null {
+  if (event['sender'] === context.userId) return null;
+  for (const kind of RULE_KINDS) {
+    for (const rule of ruleset[kind]) {
+      if (rule.enabled && ruleMatches(kind, rule, event, context)) return outcome(kind, rule);
+    }
+  }
+  return null;
+}
+
+function ruleMatches(kind: RuleKind, rule: PushRule, event: JsonObject, context: PushContext): boolean {
+  switch (kind) {
+    case 'content':
+      return typeof rule.pattern === 'string' && eventMatch({ kind: 'event_match', key: 'content.body', pattern: rule.pattern }, event);
+    case 'room':
+      return event['room_id'] === rule.rule_id;
+    case 'sender':
+      return event['sender'] === rule.rule_id;
+    default:
+      return (rule.conditions ?? []).every((c) => conditionMatches(c, event, context));
+  }
+}
+
+export function conditionMatches(condition: PushCondition, event: JsonObject, context: PushContext): boolean {
+  switch (condition.kind) {
+    case 'event_match':
+      return eventMatch(condition, event);
+    case 'event_property_is': {
+      const value = property(event, condition.key);
+      return value !== undefined && isScalar(value) && isScalar(condition.value) && value === condition.value;
+    }
+    case 'event_property_contains': {
+      const value = property(event, condition.key);
+      return Array.isArray(value) && isScalar(condition.value) && value.some((v) => isScalar(v) && v === condition.value);
+    }
+    case 'contains_display_name': {
+      const body = property(event, 'content.body');
+      const name = context.displayName;
+      return typeof body === 'string' && typeof name === 'string' && name !== '' && atWords(`n${name}`, escapeRegex(name)).test(body);
+    }
+    case 'room_member_count':
+      return typeof condition.is === 'string' && memberCountMatches(condition.is, context.memberCount);
+    case 'sender_notification_permission': {
+      if (typeof condition.key !== 'string') return false;
+      const level = context.notificationPowerLevels?.[condition.key];
+      const required = typeof level === 'number' && Number.isInteger(level) ? level : DEFAULT_NOTIFICATION_LEVEL;
+      return context.senderPowerLevel >= required;
+    }
+    default:
+      // Unrecognised conditions never match (the rule is in effect disabled).
+      return false;
+  }
+}
+
+function eventMatch(condition: PushCondition, event: JsonObject): boolean {
+  if (typeof condition.key !== 'string' || typeof condition.pattern !== 'string') return false;
+  const value = property(event, condition.key);
+  if (typeof value !== 'string') return false;
+  // content.body matches on words anywhere in it; every other key matches the whole value.
+  const pattern = condition.pattern;
+  return (condition.key === 'content.body' ? atWords(`g${pattern}`, globSource(pattern)) : globWhole(pattern)).test(value);
+}
+
+/** Splits a dot-separated property path: `\.` is a literal dot, `\\` a literal backslash. */
+export function splitPath(path: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i] as string;
+    const next = path[i + 1];
+    if (c === '\\' && (next === '.' || next === '\\')) {
+      current += next;
+      i++;
+    } else if (c === '.') {
+      parts.push(current);
+      current = '';
+    } else {
+      current += c;
+    }
+  }
+  parts.push(current);
+  return parts;
+}
+
+function property(event: JsonObject, key: string | undefined): JsonValue | undefined {
+  if (typeof key !== 'string') return undefined;
+  let value: JsonValue | undefined = event;
+  for (const part of splitPath(key)) {
+    if (!isJsonObject(value) || !Object.hasOwn(value, part)) return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
+const isScalar = (v: unknown): v is string | number | boolean | null =>
+  v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isSafeInteger(v));
+
+/** Glob (`*` any run, `?` one character) as a regular expression body, other characters literal. */
+function globSource(pattern: string): string {
+  let source = '';
+  for (const c of pattern) {
+    if (c === '*') source += '.*?';
+    else if (c === '?') source += '.';
+    else source += escapeRegex(c);
+  }
+  return source;
+}
+
+const escapeRegex = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+
+const WORD = 'A-Za-z0-9_';
+const cache = new Map<string, RegExp>();
+
+function cached(key: string, build: () => RegExp): RegExp {
+  let re = cache.get(key);
+  if (!re) {
+    if (cache.size >= 1000) cache.clear();
+    re = build();
+    cache.set(key, re);
+  }
+  return re;
+}
+
+function globWhole(pattern: string): RegExp {
+  return cached(`w${pattern}`, () => new RegExp(`^${globSource(pattern)}$`, 'isu'));
+}
+
+/** `source` matching a substring that starts and ends at word boundaries (the value's ends or a non-word character). */
+function atWords(key: string, source: string): RegExp {
+  return cached(key, () => new RegExp(`(?<![${WORD}])${source}(?![${WORD}])`, 'isu'));
+}
+
+function memberCountMatches(is: string, count: number): boolean {
+  const m = /^(==|<=|>=|<|>)?([0-9]+)$/.exec(is);
+  if (!m) return false;
+  const n = Number(m[2]);
+  switch (m[1]) {
+    case '<':
+      return count < n;
+    case '>':
+      return count > n;
+    case '<=':
+      return count <= n;
+    case '>=':
+      return count >= n;
+    default:
+      return count === n;
+  }
+}
+
+function outcome(kind: RuleKind, rule: PushRule): PushOutcome {
+  let highlight = false;
+  let sound: string | undefined;
+  for (const action of rule.actions) {
+    if (!isJsonObject(action)) continue;
+    if (action['set_tweak'] === 'highlight') highlight = action['value'] === undefined || action['value'] === true;
+    else if (action['set_tweak'] === 'sound' && typeof action['value'] === 'string') sound = action['value'];
+  }
+  return {
+    ruleId: rule.rule_id,
+    kind,
+    actions: rule.actions,
+    notify: rule.actions.includes('notify'),
+    highlight,
+    ...(sound !== undefined ? { sound } : {}),
+  };
+}
