@@ -37,8 +37,10 @@ export interface EventFields {
   depth?: number;
   /** m.room.redaction: the event redacted (in content from room version 11). */
   redacts?: string;
-  /** Another signing key (a forged event). */
+  /** Another signing key (a forged event, or one of the remote's retired keys). */
   key?: SigningKey;
+  /** Default: now. */
+  originServerTs?: number;
 }
 
 export interface FederatedRoom {
@@ -123,7 +125,7 @@ export async function startFederatedRoom(
       prev_events: await references(prevEvents),
       auth_events: await references(authEvents),
       depth,
-      origin_server_ts: Date.now(),
+      origin_server_ts: fields.originServerTs ?? Date.now(),
       origin: remote.serverName,
     };
     if (fields.stateKey !== undefined) pdu['state_key'] = fields.stateKey;

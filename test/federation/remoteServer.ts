@@ -3,7 +3,7 @@
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ownServerKeys } from '../../src/federation/serverKeys.ts';
+import { ownServerKeys, type OldVerifyKey } from '../../src/federation/serverKeys.ts';
 import { signRequest } from '../../src/federation/requestAuth.ts';
 import type { JsonValue } from '../../src/protocol/json.ts';
 import { generateSigningKey, type SigningKey } from '../../src/protocol/signing.ts';
@@ -23,6 +23,8 @@ export interface RemoteServer {
   handlers: Handler[];
   /** How long its published keys are valid. */
   validForMs: number;
+  /** Keys it retired, published in old_verify_keys. */
+  oldKeys: OldVerifyKey[];
   /** Signs a request from this server to `destination`; returns the Authorization header. */
   sign(method: string, uri: string, destination: string, content?: JsonValue, key?: SigningKey): string;
 }
@@ -57,6 +59,7 @@ export async function startRemoteServer(
     received: [],
     handlers: [],
     validForMs: 24 * 60 * 60 * 1000,
+    oldKeys: [],
     sign: (method, uri, destination, content, signingKey = key) =>
       signRequest({ method, uri, origin: remote.serverName, destination, key: signingKey, ...(content !== undefined ? { content } : {}) }),
   };
@@ -68,7 +71,7 @@ export async function startRemoteServer(
       if (answer) break;
     }
     if (!answer && req.method === 'GET' && req.url === '/_matrix/key/v2/server') {
-      answer = { status: 200, body: ownServerKeys(remote.serverName, key, Date.now(), remote.validForMs) };
+      answer = { status: 200, body: ownServerKeys(remote.serverName, key, Date.now(), remote.validForMs, remote.oldKeys) };
     }
     answer ??= { status: 404, body: { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' } };
     res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));

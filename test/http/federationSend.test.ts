@@ -209,6 +209,25 @@ forEachBackend('federation /send', (backend) => {
     assert.deepEqual([...(stored?.pdu['prev_events'] as string[])].sort(), extremities);
   });
 
+  test('a retired key of the origin verifies its events sent before expired_ts, never those sent after (room version 10)', async (t) => {
+    const room = await startFederatedRoom(t, backend, certificate);
+    const retired = generateSigningKey('retired');
+    const expiredTs = Date.now() - 60 * 60 * 1000;
+    // Published before Troupe first fetches the remote's keys (at the join below).
+    room.remote.oldKeys = [{ keyId: retired.keyId, key: retired.publicKeyBase64, expiredTs }];
+    const bob = room.user('bob');
+    await joinBob(room);
+    const before = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'old key, in time' }, key: retired, originServerTs: expiredTs - 1 });
+    const pdus = await sent(room, 'old-key-in-time', [before.pdu]);
+    assert.deepEqual(pdus, { [before.eventId]: {} });
+    const after = await room.build({ type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'old key, too late' }, key: retired, originServerTs: expiredTs + 1 });
+    const late = await sent(room, 'old-key-late', [after.pdu]);
+    // The keyring does not even hand the retired key out for an event sent after its expired_ts.
+    assert.match(late[after.eventId]?.error ?? '', /^Dropped: bad signature.*no known key.*ed25519:retired/);
+    assert.equal(await room.store.getEvent(after.eventId), null);
+    assert.equal((await room.store.getEvent(before.eventId))?.eventId, before.eventId);
+  });
+
   test('a PDU for a room this server is not in gets an error of its own; the rest of the transaction is processed', async (t) => {
     const room = await startFederatedRoom(t, backend, certificate);
     const bob = room.user('bob');
