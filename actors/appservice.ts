@@ -2,7 +2,8 @@
 // stored by the TransactionBuilder, PUT to the service with its hs_token in the Authorization header (never in
 // the query string), acknowledged in storage; UP/DOWN and the back-off step are persisted. At boot every
 // registration with a URL gets its row (new ones at the current events position) and its actor's input from it:
-// a service stored as DOWN starts in its recoverer at its stored step.
+// a service stored as DOWN starts in its recoverer at its stored step. A crashed `as:<id>` actor is started again
+// the same way, from its row (createAppserviceRestarter).
 import { fromPromise } from 'xstate';
 import type { AnyActorRef } from 'xstate';
 import { appserviceMachine } from '../machines/appservice.ts';
@@ -28,7 +29,7 @@ import type { Logger } from '../src/log.ts';
 import type { StreamNotification } from '../src/notifier.ts';
 import type { TroupeMetrics } from '../src/metrics/metrics.ts';
 import { PostgresAppserviceStore } from '../src/storage/appservices.ts';
-import type { AppserviceStatus, AppserviceStore, EphemeralStreamPositions } from '../src/storage/appservices.ts';
+import type { AppserviceStateRecord, AppserviceStatus, AppserviceStore, EphemeralStreamPositions } from '../src/storage/appservices.ts';
 import type { SystemClock } from './clock.ts';
 
 export interface AppserviceEffects {
@@ -135,6 +136,26 @@ export interface BootAppservicesOptions {
   transactionTimeoutMs?: number;
 }
 
+/** An actor's input from the service's stored row. */
+function inputFromRow(
+  serviceId: string,
+  state: AppserviceStateRecord | undefined,
+  fallbackPosition: number,
+  clock: SystemClock,
+  transactionTimeoutMs: number | undefined,
+): AppserviceInput {
+  return {
+    serviceId,
+    down: state?.state === 'down',
+    position: state?.streamPosition ?? fallbackPosition,
+    // A stored transaction, or events committed while we were away: look at once.
+    pending: true,
+    backoffStep: state?.backoffStep ?? 1,
+    now: clock.now(),
+    ...(transactionTimeoutMs !== undefined ? { transactionTimeoutMs } : {}),
+  };
+}
+
 /** The input of each pushed-to service's actor, from its stored rows (created for new services). */
 export async function bootAppservices(options: BootAppservicesOptions): Promise<AppserviceInput[]> {
   const pushed = options.registrations.filter((r) => r.url !== null);
@@ -143,19 +164,81 @@ export async function bootAppservices(options: BootAppservicesOptions): Promise<
     options.eventsPosition,
     options.ephemeralPositions,
   );
-  return pushed.map((reg) => {
-    const state = states.get(reg.id);
-    return {
-      serviceId: reg.id,
-      down: state?.state === 'down',
-      position: state?.streamPosition ?? options.eventsPosition,
-      // A stored transaction, or events committed while we were away: look at once.
-      pending: true,
-      backoffStep: state?.backoffStep ?? 1,
-      now: options.clock.now(),
-      ...(options.transactionTimeoutMs !== undefined ? { transactionTimeoutMs: options.transactionTimeoutMs } : {}),
-    };
-  });
+  return pushed.map((reg) => inputFromRow(reg.id, states.get(reg.id), options.eventsPosition, options.clock, options.transactionTimeoutMs));
+}
+
+/** A crash longer than this after the previous one of the same service counts as a first crash again. */
+export const CRASH_MEMORY_MS = 10 * 60_000;
+export const MAX_RESTART_DELAY_MS = 60_000;
+
+/**
+ * How long before the n-th crash in a row is restarted: the first at once, then 1 s, 2 s, 4 s, ... up to 60 s, so
+ * a service whose actor crashes again on every start does not spin.
+ */
+export function restartDelayMs(crashesInARow: number): number {
+  if (crashesInARow <= 1) return 0;
+  return Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (crashesInARow - 2));
+}
+
+export interface AppserviceRestarter {
+  /** The actor `as:<serviceId>` crashed with `error`: read its row and `spawn` it again (after restartDelayMs). */
+  restart(serviceId: string, error: unknown, spawn: (input: AppserviceInput) => void): void;
+  /** No more restarts (the actor system stops); pending ones are dropped. */
+  stop(): void;
+}
+
+export interface AppserviceRestarterOptions {
+  store: AppserviceStore;
+  clock: SystemClock;
+  logger: Logger;
+  /** The services that have actors. */
+  serviceIds: ReadonlySet<string>;
+  transactionTimeoutMs?: number;
+}
+
+export function createAppserviceRestarter(options: AppserviceRestarterOptions): AppserviceRestarter {
+  const { store, clock, logger } = options;
+  const crashes = new Map<string, { inARow: number; lastAt: number }>();
+  const timers = new Set<unknown>();
+  let stopped = false;
+
+  const respawn = async (serviceId: string, spawn: (input: AppserviceInput) => void) => {
+    const state = await store.serviceState(serviceId);
+    if (stopped) return;
+    if (!state) throw new Error('no stored state');
+    spawn(inputFromRow(serviceId, state, state.streamPosition, clock, options.transactionTimeoutMs));
+    logger.info({ service: serviceId, state: state.state }, 'appservice actor restarted from its stored state');
+  };
+
+  const restart = (serviceId: string, error: unknown, spawn: (input: AppserviceInput) => void): void => {
+    if (stopped || !options.serviceIds.has(serviceId)) return;
+    const now = clock.now();
+    const last = crashes.get(serviceId);
+    const inARow = last && now - last.lastAt <= CRASH_MEMORY_MS ? last.inARow + 1 : 1;
+    crashes.set(serviceId, { inARow, lastAt: now });
+    const delay = restartDelayMs(inARow);
+    logger.error({ err: error, service: serviceId, restartInMs: delay }, 'appservice actor crashed');
+    // A failed read of the row is one more crash: it is tried again after the next delay.
+    const run = () => void respawn(serviceId, spawn).catch((readError: unknown) => restart(serviceId, readError, spawn));
+    if (delay === 0) {
+      run();
+      return;
+    }
+    const timer = clock.setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, delay);
+    timers.add(timer);
+  };
+
+  return {
+    restart,
+    stop: () => {
+      stopped = true;
+      for (const timer of timers) clock.clearTimeout(timer);
+      timers.clear();
+    },
+  };
 }
 
 /** The running `as:<id>` actor, if any (for ping and operator retries). */
@@ -178,8 +261,13 @@ export interface PrepareAppservicesOptions {
 }
 
 export interface PreparedAppservices {
-  /** What startActorSystem spawns, and what it tells the builder of every stream notification. */
-  actors: { logic: ReturnType<typeof provideAppservice>; inputs: AppserviceInput[]; observe(n: StreamNotification): void };
+  /** What startActorSystem spawns, what it tells the builder of every stream notification, and who restarts crashes. */
+  actors: {
+    logic: ReturnType<typeof provideAppservice>;
+    inputs: AppserviceInput[];
+    observe(n: StreamNotification): void;
+    restarter: AppserviceRestarter;
+  };
   builder: TransactionBuilder;
   /** Metrics exist only once the actor system runs (they list its actors): handed over then. */
   useMetrics(metrics: TroupeMetrics['appservice']): void;
@@ -213,7 +301,18 @@ export async function prepareAppservices(options: PrepareAppservicesOptions): Pr
     transactionTimeoutMs: options.transactionTimeoutMs,
   });
   return {
-    actors: { logic: provideAppservice(effects), inputs, observe: (n) => builder.streamAdvanced(n) },
+    actors: {
+      logic: provideAppservice(effects),
+      inputs,
+      observe: (n) => builder.streamAdvanced(n),
+      restarter: createAppserviceRestarter({
+        store,
+        clock,
+        logger: effects.logger,
+        serviceIds: new Set(inputs.map((i) => i.serviceId)),
+        transactionTimeoutMs: options.transactionTimeoutMs,
+      }),
+    },
     builder,
     useMetrics: (metrics) => {
       effects.metrics = metrics;

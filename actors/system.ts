@@ -10,7 +10,7 @@ import { userStreamMachine } from '../machines/userStream.ts';
 import { destinationFigures } from '../machines/destination.ts';
 import type { DestinationContext } from '../machines/destination.ts';
 import type { AppserviceInput } from '../machines/appservice.ts';
-import type { provideAppservice } from './appservice.ts';
+import type { AppserviceRestarter, provideAppservice } from './appservice.ts';
 import { realClock } from './clock.ts';
 import type { SystemClock } from './clock.ts';
 import { UserStreamRegistry } from './userStreams.ts';
@@ -31,6 +31,8 @@ export interface ActorSystemOptions {
     inputs: readonly AppserviceInput[];
     /** Sees every stream notification before the supervisor routes it (typing changes, by room). */
     observe(n: StreamNotification): void;
+    /** Starts a crashed `as:<id>` actor again from its rows (without one, a crashed service stays stopped). */
+    restarter?: AppserviceRestarter;
   };
 }
 
@@ -69,6 +71,13 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
       },
       expireIdleUserStreams: () => registry.expireIdle(),
       demoteLapsedUserStreams: () => registry.demoteLapsed(),
+      restartCrashedChild: ({ event }) => {
+        const { actorId, error } = event as { actorId: string; error: unknown };
+        if (!actorId.startsWith('as:')) return;
+        options.appservices?.restarter?.restart(actorId.slice('as:'.length), error, (input) => {
+          if (supervisor.getSnapshot().status === 'active') supervisor.send({ type: 'SPAWN_APPSERVICE', input });
+        });
+      },
     },
     ...(options.appservices ? { actors: { appservice: options.appservices.logic } } : {}),
   });
@@ -146,6 +155,7 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
     list,
     stop: () => {
       registry.closeAll();
+      options.appservices?.restarter?.stop();
       supervisor.stop();
     },
   };

@@ -12,7 +12,7 @@
 // each change would be O(n) per event. They live in the registry the provided actions close over
 // (actors/userStreams.ts); the context holds only JSON figures.
 import { assign, enqueueActions, not, setup, spawnChild, stopChild } from 'xstate';
-import type { AnyActorRef, DoneActorEvent } from 'xstate';
+import type { AnyActorRef, DoneActorEvent, ErrorActorEvent } from 'xstate';
 import type { StreamName } from '../src/streams/names.ts';
 import { appserviceMachine } from './appservice.ts';
 import type { AppserviceInput } from './appservice.ts';
@@ -55,14 +55,19 @@ export type SupervisorEvent =
   /** The next lingering actor loses its grace in `inMs` (null: none left). */
   | { type: 'DEMOTION_SCHEDULED'; inMs: number | null }
   /** A child reached its final state (a user stream lapsed). */
-  | DoneActorEvent<unknown, string>;
+  | DoneActorEvent<unknown, string>
+  /** A child crashed: an error escaped it (an action or guard threw). */
+  | ErrorActorEvent<unknown, string>;
 
 export interface SupervisorContext {
   expiryInMs: number;
   demotionInMs: number;
   routed: number;
   membershipChanges: number;
+  /** Children that crashed and were handed to restartCrashedChild. */
+  childCrashes: number;
 }
+
 
 export function userStreamActorId(userId: string): string {
   return `user:${userId}`;
@@ -105,6 +110,9 @@ export const supervisorMachine = setup({
     // Provided by actors/: send LISTENERS_LAPSED to actors whose grace has passed with nobody listening,
     // then report the next deadline with DEMOTION_SCHEDULED.
     demoteLapsedUserStreams: () => {},
+    // Provided by actors/: start a crashed child (the event is its xstate.error.actor.<id>) again from its rows
+    // (DESIGN.md §2: actors are rebuilt from storage), by sending SPAWN_APPSERVICE once they are read.
+    restartCrashedChild: () => {},
     setExpiry: assign({ expiryInMs: ({ event }) => Math.max(0, (event as { inMs?: number | null }).inMs ?? 0) }),
     setDemotion: assign({ demotionInMs: ({ event }) => Math.max(0, (event as { inMs?: number | null }).inMs ?? 0) }),
   },
@@ -117,7 +125,7 @@ export const supervisorMachine = setup({
   },
 }).createMachine({
   id: 'supervisor',
-  context: { expiryInMs: 0, demotionInMs: 0, routed: 0, membershipChanges: 0 },
+  context: { expiryInMs: 0, demotionInMs: 0, routed: 0, membershipChanges: 0, childCrashes: 0 },
   type: 'parallel',
   on: {
     STREAM_TOKEN: {
@@ -136,6 +144,14 @@ export const supervisorMachine = setup({
     // `children`, so for them this does nothing.)
     'xstate.done.actor.*': {
       actions: stopChild(({ event }) => event.actorId),
+    },
+    // A child crashed: drop its dead ref (so its id can be spawned again), then have it restarted from storage.
+    'xstate.error.actor.*': {
+      actions: [
+        stopChild(({ event }) => event.actorId),
+        'restartCrashedChild',
+        assign({ childCrashes: ({ context }) => context.childCrashes + 1 }),
+      ],
     },
   },
   states: {

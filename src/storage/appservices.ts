@@ -76,6 +76,8 @@ export interface AppserviceStore {
     position: number,
     ephemeral: EphemeralStreamPositions,
   ): Promise<Map<string, AppserviceStateRecord>>;
+  /** One service's stored state (null: no row). */
+  serviceState(serviceId: string): Promise<AppserviceStateRecord | null>;
   /**
    * The service's stored positions and its oldest stored transaction (null: none); null for an unknown service.
    */
@@ -200,6 +202,12 @@ export class PostgresAppserviceStore implements AppserviceStore {
     }
     const { rows } = await this.#db.query<StateRow>(`${STATE_SELECT} WHERE s.service_id = ANY($1::text[])`, [ids]);
     return new Map(rows.map((r) => [r.service_id, toState(r)]));
+  }
+
+  async serviceState(serviceId: string): Promise<AppserviceStateRecord | null> {
+    const { rows } = await this.#db.query<StateRow>(`${STATE_SELECT} WHERE s.service_id = $1`, [serviceId]);
+    const r = rows[0];
+    return r ? toState(r) : null;
   }
 
   async nextWork(serviceId: string): Promise<AppserviceWork | null> {
