@@ -3,6 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JsonObject } from '../../src/protocol/json.ts';
+import { computeEventId } from '../../src/protocol/eventIds.ts';
 import { generateSigningKey } from '../../src/protocol/signing.ts';
 import { forEachBackend } from '../helpers/database.ts';
 import { assertMatchesSpec } from '../helpers/spec.ts';
@@ -552,6 +553,12 @@ forEachBackend('federation /send', (backend) => {
     const served = await room.get(`/_matrix/federation/v1/event/${encodeURIComponent(rename.eventId)}`);
     assert.equal(served.status, 200, JSON.stringify(served.body));
     assert.deepEqual((served.body as { pdus: JsonObject[] }).pdus, [rename.pdu], 'an outlier is served by id');
+    // And it is part of the auth chain we serve for the message: other servers can check it too.
+    const chain = await room.get(`/_matrix/federation/v1/event_auth/${encodeURIComponent(room.roomId)}/${encodeURIComponent(message.eventId)}`);
+    assert.equal(chain.status, 200, JSON.stringify(chain.body));
+    await assertMatchesSpec('GET', '/_matrix/federation/v1/event_auth/{roomId}/{eventId}', 200, chain.body);
+    const chainIds = (chain.body as { auth_chain: JsonObject[] }).auth_chain.map((p) => computeEventId(p, room.version));
+    for (const id of [create, powerLevels, rename.eventId, state.get(`m.room.member\u0000${bob}`) as string]) assert.ok(chainIds.includes(id), id);
     assert.equal(await room.store.getEvent(rename.eventId), null, 'the fetched auth event is not in the timeline');
     assert.deepEqual((await timeline(room)).at(-1)?.event_id, message.eventId);
     assert.equal((await room.state()).get(`m.room.member\u0000${bob}`), state.get(`m.room.member\u0000${bob}`), 'nor in the state');

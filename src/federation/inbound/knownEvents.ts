@@ -70,5 +70,12 @@ export class KnownEvents {
        WHERE event_outliers.kind = 'outlier'`,
       [event.event_id, event.room_id, kind, reason, JSON.stringify(event.pdu ?? {}), now],
     );
+    // A fetched auth event is part of the auth chains we serve: its own edges let the chain walk go on past it.
+    if (kind === 'outlier') {
+      await this.db.query(
+        'INSERT INTO event_auth (event_id, auth_event_id) SELECT $1, x FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING',
+        [event.event_id, event.auth_events],
+      );
+    }
   }
 }
