@@ -117,9 +117,9 @@ export class TransactionBuilder {
   streamAdvanced(notification: StreamNotification): void {
     if (notification.stream !== 'typing') return;
     for (const roomId of notification.rooms ?? []) this.#typingChanges.set(roomId, notification.position);
-    // Bounded: changes every service has been given are dropped.
-    if (this.#typingChanges.size > MAX_CACHED_ROOMS) {
-      const oldest = Math.min(this.#typingStart, ...this.#typingCursors.values());
+    // Bounded: changes every service sent typing has been given are dropped.
+    if (this.#typingChanges.size > MAX_CACHED_ROOMS && this.#typingCursors.size > 0) {
+      const oldest = Math.min(...this.#typingCursors.values());
       for (const [roomId, at] of this.#typingChanges) if (at <= oldest) this.#typingChanges.delete(roomId);
     }
   }
