@@ -2,10 +2,14 @@
 // service is not sent are moved at boot, how completing a transaction moves them (in the statement that deletes
 // it), and reading to-device messages after a position inside one send.
 import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { PostgresAppserviceStore } from '../../src/storage/appservices.ts';
 import type { Database } from '../../src/storage/database.ts';
-import { forEachBackend } from '../helpers/database.ts';
+import { migrate } from '../../src/storage/migrations.ts';
+import { forEachBackend, MIGRATIONS_DIR } from '../helpers/database.ts';
 
 async function addToDevice(db: Database, streamId: number, targets: readonly [string, string][]): Promise<void> {
   for (const [userId, deviceId] of targets) {
@@ -17,6 +21,29 @@ async function addToDevice(db: Database, streamId: number, targets: readonly [st
 }
 
 forEachBackend('appservice store', (backend) => {
+  test('migration 0015 starts services stored before it at the streams\' current positions', async (t) => {
+    const db = await backend.fresh(t, { migrate: false });
+    const before = await mkdtemp(path.join(tmpdir(), 'troupe-before-0015-'));
+    t.after(() => rm(before, { recursive: true, force: true }));
+    for (const name of await readdir(MIGRATIONS_DIR)) {
+      if (/^\d{4}_.*\.sql$/.test(name) && Number(name.slice(0, 4)) < 15) await copyFile(path.join(MIGRATIONS_DIR, name), path.join(before, name));
+    }
+    await migrate(db, { migrationsDir: before });
+    await db.query("INSERT INTO appservice_state (service_id, stream_position) VALUES ('old', 12)");
+    await addToDevice(db, 9, [['@u:hs', 'D']]);
+    await db.query(
+      `INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, event_stream_ordering, ts, stream_id)
+       VALUES ('!r:hs', 'm.read', '@u:hs', '', '$e', 1, 1, 4)`,
+    );
+    await migrate(db, { migrationsDir: MIGRATIONS_DIR });
+    const store = new PostgresAppserviceStore(db);
+    assert.deepEqual(await store.nextWork('old'), {
+      position: 12,
+      ephemeral: { receipts: 4, presence: 0, toDevice: { streamId: 9, after: null } },
+      oldest: null,
+    });
+  });
+
   test('new services start at the given positions; streams a service is not sent move to the current ones at boot', async (t) => {
     const store = new PostgresAppserviceStore(await backend.fresh(t));
     const services = [
