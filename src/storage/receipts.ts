@@ -75,16 +75,20 @@ export class ReceiptStore {
     return rows.map(toRow);
   }
 
-  /** How far the user has read the main timeline of each room (m.read or m.read.private, unthreaded or main). */
-  async readUpTo(userId: string, roomIds: readonly string[]): Promise<Map<string, number>> {
-    if (roomIds.length === 0) return new Map();
-    const { rows } = await this.db.query<{ room_id: string; at: number }>(
-      `SELECT room_id, max(event_stream_ordering) AS at FROM receipts
-        WHERE user_id = $1 AND room_id = ANY($2::text[]) AND receipt_type IN ('m.read', 'm.read.private')
-          AND thread_id IN ('', 'main')
-        GROUP BY room_id`,
-      [userId, [...roomIds]],
+  /**
+   * How far each (user, room) has read the main timeline (m.read or m.read.private, unthreaded or main): the stream
+   * ordering of the newest event read, keyed by `${userId}\u0000${roomId}`; pairs with no receipt are absent.
+   */
+  async readUpTo(pairs: readonly { userId: string; roomId: string }[]): Promise<Map<string, number>> {
+    if (pairs.length === 0) return new Map();
+    const { rows } = await this.db.query<{ user_id: string; room_id: string; at: number }>(
+      `SELECT r.user_id, r.room_id, max(r.event_stream_ordering) AS at
+         FROM unnest($1::text[], $2::text[]) AS k(user_id, room_id)
+         JOIN receipts r ON r.user_id = k.user_id AND r.room_id = k.room_id
+        WHERE r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id IN ('', 'main')
+        GROUP BY r.user_id, r.room_id`,
+      [pairs.map((p) => p.userId), pairs.map((p) => p.roomId)],
     );
-    return new Map(rows.map((r) => [r.room_id, r.at]));
+    return new Map(rows.map((r) => [`${r.user_id}\u0000${r.room_id}`, Number(r.at)]));
   }
 }

@@ -20,9 +20,11 @@ import { SyncEventFormatter } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { classifyRoom, mergeHistory, type ClassifiedRoom } from './memberships.ts';
 import { STRIPPED_STATE_TYPES, strippedState } from './strippedState.ts';
+import { SyncReads } from './reads.ts';
 import { SyncStore } from './syncStore.ts';
 import { loadTimelines, type Timeline } from './timeline.ts';
 import type { PresenceState, SyncUserData, UserDataResponse } from './userData.ts';
+import { UnreadCounter, type UnreadCounts } from '../pushRules/unreadCounts.ts';
 
 export const DEFAULT_TIMELINE_LIMIT = 10;
 export const MAX_TIMELINE_LIMIT = 1000;
@@ -47,7 +49,10 @@ export interface SyncServiceOptions {
   notifier: Notifier;
   userData: SyncUserData;
   now(): number;
-  /** How many responses are computed at once (default 8: a little below the default database pool). */
+  /**
+   * How many responses are computed at once (default 64). Their reads are batched across responses (./reads.ts), so
+   * this bounds memory and the size of a batch more than database connections.
+   */
   concurrency?: number;
 }
 
@@ -66,16 +71,20 @@ export function messagesToken(position: number): string {
 export class SyncService {
   private readonly events: EventStore;
   private readonly store: SyncStore;
+  private readonly reads: SyncReads;
   private readonly formatter: SyncEventFormatter;
   private readonly notifier: Notifier;
   private readonly userData: SyncUserData;
   private readonly now: () => number;
   private readonly limiter: Limiter;
+  private readonly unread: UnreadCounter;
 
   constructor(opts: SyncServiceOptions) {
-    this.limiter = new Limiter(opts.concurrency ?? 8);
+    this.unread = new UnreadCounter(opts.db);
+    this.limiter = new Limiter(opts.concurrency ?? Number(process.env['TROUPE_SYNC_CONCURRENCY'] ?? 64));
     this.events = new EventStore(opts.db);
     this.store = new SyncStore(opts.db);
+    this.reads = new SyncReads(this.store);
     this.formatter = new SyncEventFormatter(this.events, this.store);
     this.notifier = opts.notifier;
     this.userData = opts.userData;
@@ -91,7 +100,8 @@ export class SyncService {
     const deadline = this.now() + request.timeoutMs;
     for (;;) {
       const to = request.since ? this.notifier.currentToken().max(request.since) : this.notifier.currentToken();
-      const result = await this.limiter.run(() => this.compute(request, to));
+      // A token no stream has moved past needs no room query, so it does not queue behind responses that do.
+      const result = isUnchanged(request, to) ? await this.unchanged(request, to) : await this.limiter.run(() => this.compute(request, to));
       const remaining = deadline - this.now();
       if (!request.since || request.fullState || !result.empty || remaining <= 0 || signal?.aborted) return result;
       const waited = await this.notifier.waitForEvents(request.userId, to, remaining, signal);
@@ -101,16 +111,17 @@ export class SyncService {
 
   /** The response between request.since and `to`. */
   async compute(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
+    if (isUnchanged(request, to)) return this.unchanged(request, to);
     const { userId, filter } = request;
     const roomFilter = filter.room;
     const upTo = to.get('events');
     const since = request.since?.get('events');
     // Independent reads, in parallel: one round trip of latency on PostgreSQL.
     const [rows, ignored, histories, hv] = await Promise.all([
-      this.store.localMemberships(userId),
+      this.reads.localMemberships(userId),
       this.userData.ignoredUsers(userId),
-      this.store.membershipHistory(userId),
-      this.store.historyVisibility(userId),
+      this.reads.membershipHistory(userId),
+      this.reads.historyVisibility(userId),
     ]);
     const candidates = rows.filter((r) => matchesRoom(roomFilter, r.roomId));
     const classified: ClassifiedRoom[] = [];
@@ -150,7 +161,7 @@ export class SyncService {
       after: since === undefined || r.newlyJoined ? 0 : since,
       upTo: r.section === 'leave' ? r.membershipOrdering : upTo,
     }));
-    const timelines = await loadTimelines(this.store, ranges, limit, (e) => {
+    const timelines = await loadTimelines(this.reads, ranges, limit, (e) => {
       if (ignored.has(e.sender)) return false;
       if (!(visibility.get(e.roomId)?.canSee(e, userId) ?? false)) return false;
       return matchesEventFilter(timelineFilter, { type: e.type, sender: e.sender, roomId: e.roomId, content: e.pdu['content'] ?? {} });
@@ -193,7 +204,7 @@ export class SyncService {
         const have = new Set((state.get(r.roomId) ?? []).filter((e) => e.type === 'm.room.member').map((e) => e.stateKey));
         return { roomId: r.roomId, at: start.get(r.roomId) ?? upTo, userIds: [...needed].filter((u) => !have.has(u)) };
       });
-      for (const [roomId, members] of await this.store.membersAt(wanted)) {
+      for (const [roomId, members] of await this.reads.membersAt(wanted)) {
         state.set(roomId, [...(state.get(roomId) ?? []), ...members].sort((a, b) => a.streamOrdering - b.streamOrdering));
       }
     }
@@ -247,7 +258,7 @@ export class SyncService {
         [stateKey]: { events: served(state.get(r.roomId)) },
         ephemeral: { events: filterJsonEvents(roomFilter?.ephemeral, roomData?.ephemeral ?? [], r.roomId) },
         account_data: { events: filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId) },
-        unread_notifications: { notification_count: unread.get(r.roomId) ?? 0, highlight_count: 0 },
+        unread_notifications: { notification_count: unread.get(r.roomId)?.notifications ?? 0, highlight_count: unread.get(r.roomId)?.highlights ?? 0 },
       };
       const c = counts.get(r.roomId);
       if (summarised.has(r.roomId)) {
@@ -289,16 +300,46 @@ export class SyncService {
     return { body, empty, nextBatch };
   }
 
-  /** notification_count per room: messages after the user's read receipt (or their join, if later). */
+  /**
+   * An incremental sync where no stream moved between `since` and `to`: every room fact is an event, so no room can
+   * be in the response. The per-user data streams are still asked (with no rooms), which costs no query for streams
+   * that did not move, and lets to-device messages at or before `since` be acknowledged.
+   */
+  private async unchanged(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
+    const data = await this.userData.collect({
+      userId: request.userId,
+      deviceId: request.deviceId,
+      ...(request.since ? { since: request.since } : {}),
+      to,
+      joinedRoomIds: [],
+      newlyJoinedRoomIds: [],
+      newlyLeftRoomIds: [],
+    });
+    const nextBatch = StreamToken.of({ ...to.toRecord(), ...data.positions });
+    const accountData = filterJsonEvents(request.filter.account_data, data.accountData);
+    const presence = filterJsonEvents(request.filter.presence, data.presence);
+    const body: JsonObject = {
+      next_batch: nextBatch.toString(),
+      rooms: { join: {}, invite: {}, leave: {}, knock: {} },
+      account_data: { events: accountData },
+      presence: { events: presence },
+      to_device: { events: data.toDevice },
+      device_lists: { changed: data.deviceLists.changed, left: data.deviceLists.left },
+      device_one_time_keys_count: data.oneTimeKeysCount,
+    };
+    return { body, empty: accountData.length === 0 && presence.length === 0 && isQuiet(data), nextBatch };
+  }
+
+  /** Unread notifications and highlights per room: the user's push rules over the events after their read receipt (or their join, if later). */
   private async unreadCounts(
     userId: string,
     rooms: readonly ClassifiedRoom[],
     upTo: number,
     ignored: ReadonlySet<string>,
     read: ReadonlyMap<string, number>,
-  ): Promise<Map<string, number>> {
+  ): Promise<Map<string, UnreadCounts>> {
     if (rooms.length === 0) return new Map();
-    return this.store.notificationCounts(
+    return this.unread.count(
       userId,
       rooms.map((r) => ({ roomId: r.roomId, after: Math.max(read.get(r.roomId) ?? 0, r.joinedSince), upTo })),
       [...ignored],
@@ -330,6 +371,11 @@ export class SyncService {
     }
     return { invite, knock };
   }
+}
+
+/** An incremental, not full_state, sync whose `to` is ahead of `since` on no stream. */
+function isUnchanged(request: SyncRequest, to: StreamToken): boolean {
+  return request.since !== undefined && !request.fullState && !to.isAfter(request.since);
 }
 
 /** What the user may see in each room, from the histories of their membership and of history_visibility. */

@@ -39,6 +39,18 @@ export interface RoomRange {
   upTo: number;
 }
 
+export interface MemberAt {
+  roomId: string;
+  at: number;
+  userId: string;
+}
+
+export interface UnreadRange extends RoomRange {
+  userId: string;
+  /** Users whose messages do not count. */
+  ignored: readonly string[];
+}
+
 export interface MemberCounts {
   joined: number;
   invited: number;
@@ -51,9 +63,10 @@ export class SyncStore {
     this.db = db;
   }
 
-  /** Every room the user has a local membership row in, with its room version. */
-  async localMemberships(userId: string): Promise<LocalMembershipRow[]> {
+  /** Per user, every room they have a local membership row in, with its room version. */
+  async localMemberships(userIds: readonly string[]): Promise<Map<string, LocalMembershipRow[]>> {
     const { rows } = await this.db.query<{
+      user_id: string;
       room_id: string;
       room_version: string;
       membership: string;
@@ -61,65 +74,81 @@ export class SyncStore {
       stream_ordering: number;
       forgotten: boolean;
     }>(
-      `SELECT m.room_id, r.room_version, m.membership, m.event_id, m.stream_ordering, m.forgotten
-         FROM local_memberships m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = $1`,
-      [userId],
+      `SELECT m.user_id, m.room_id, r.room_version, m.membership, m.event_id, m.stream_ordering, m.forgotten
+         FROM local_memberships m JOIN rooms r ON r.room_id = m.room_id WHERE m.user_id = ANY($1::text[])`,
+      [[...userIds]],
     );
-    return rows.map((r) => ({
-      roomId: r.room_id,
-      roomVersion: r.room_version,
-      membership: r.membership,
-      eventId: r.event_id,
-      streamOrdering: r.stream_ordering,
-      forgotten: r.forgotten,
-    }));
+    const out = new Map<string, LocalMembershipRow[]>();
+    for (const r of rows) {
+      push(out, r.user_id, {
+        roomId: r.room_id,
+        roomVersion: r.room_version,
+        membership: r.membership,
+        eventId: r.event_id,
+        streamOrdering: Number(r.stream_ordering),
+        forgotten: r.forgotten,
+      });
+    }
+    return out;
   }
 
-  /** The user's membership changes per room (every room with a local membership row), oldest first. */
-  async membershipHistory(userId: string): Promise<Map<string, MembershipChange[]>> {
-    const out = new Map<string, MembershipChange[]>();
-    const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; membership: string | null; event_id: string }>(
-      `SELECT room_id, stream_ordering, membership, event_id FROM state_history
-        WHERE room_id IN (SELECT room_id FROM local_memberships WHERE user_id = $1) AND type = 'm.room.member' AND state_key = $1
-        ORDER BY room_id, stream_ordering`,
-      [userId],
+  /** Per user, their membership changes per room (every room with a local membership row), oldest first. */
+  async membershipHistory(userIds: readonly string[]): Promise<Map<string, Map<string, MembershipChange[]>>> {
+    const out = new Map<string, Map<string, MembershipChange[]>>();
+    const { rows } = await this.db.query<{ user_id: string; room_id: string; stream_ordering: number; membership: string | null; event_id: string }>(
+      `SELECT l.user_id, h.room_id, h.stream_ordering, h.membership, h.event_id
+         FROM local_memberships l
+         JOIN state_history h ON h.room_id = l.room_id AND h.type = 'm.room.member' AND h.state_key = l.user_id
+        WHERE l.user_id = ANY($1::text[])
+        ORDER BY l.user_id, h.room_id, h.stream_ordering`,
+      [[...userIds]],
     );
-    for (const r of rows) push(out, r.room_id, { streamOrdering: r.stream_ordering, membership: r.membership, eventId: r.event_id });
+    for (const r of rows) {
+      let rooms = out.get(r.user_id);
+      if (!rooms) {
+        rooms = new Map();
+        out.set(r.user_id, rooms);
+      }
+      push(rooms, r.room_id, { streamOrdering: Number(r.stream_ordering), membership: r.membership, eventId: r.event_id });
+    }
     return out;
   }
 
   /**
-   * m.room.history_visibility changes per room the user has a local membership row in, oldest first (the value, or
-   * null when it is not a string). Read by user rather than by room list so that it can run alongside the others.
+   * m.room.history_visibility changes per room any of the users has a local membership row in, oldest first (the
+   * value, or null when it is not a string). Read by user rather than by room list so that it can run alongside the
+   * others; each room is read once however many of the users are in it.
    */
-  async historyVisibility(userId: string): Promise<Map<string, { streamOrdering: number; value: string | null }[]>> {
+  async historyVisibility(userIds: readonly string[]): Promise<Map<string, { streamOrdering: number; value: string | null }[]>> {
     const out = new Map<string, { streamOrdering: number; value: string | null }[]>();
     const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; value: string | null }>(
       `SELECT h.room_id, h.stream_ordering, e.pdu::jsonb #>> '{content,history_visibility}' AS value
          FROM state_history h JOIN events e ON e.event_id = h.event_id
-        WHERE h.room_id IN (SELECT room_id FROM local_memberships WHERE user_id = $1)
+        WHERE h.room_id IN (SELECT room_id FROM local_memberships WHERE user_id = ANY($1::text[]))
           AND h.type = 'm.room.history_visibility' AND h.state_key = ''
         ORDER BY h.room_id, h.stream_ordering`,
-      [userId],
+      [[...userIds]],
     );
-    for (const r of rows) push(out, r.room_id, { streamOrdering: r.stream_ordering, value: r.value });
+    for (const r of rows) push(out, r.room_id, { streamOrdering: Number(r.stream_ordering), value: r.value });
     return out;
   }
 
-  /** Up to `limit` newest events of each room in its range, newest first. */
-  async newestEvents(ranges: readonly RoomRange[], limit: number): Promise<Map<string, StoredEvent[]>> {
-    const out = new Map<string, StoredEvent[]>();
+  /**
+   * Up to `limit` newest events in each range, newest first, keyed by range (several ranges may be of one room).
+   */
+  async newestEvents(ranges: readonly RoomRange[], limit: number): Promise<Map<RoomRange, StoredEvent[]>> {
+    const out = new Map<RoomRange, StoredEvent[]>();
     if (ranges.length === 0) return out;
-    const { rows } = await this.db.query<EventRow>(
-      `SELECT x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(room_id, after, up_to)
+    const { rows } = await this.db.query<EventRow & { k: number }>(
+      `SELECT k.k, x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS k(room_id, after, up_to, k)
         CROSS JOIN LATERAL (
           SELECT ${EVENT_COLUMNS} FROM events e
            WHERE e.room_id = k.room_id AND e.stream_ordering > k.after AND e.stream_ordering <= k.up_to
            ORDER BY e.stream_ordering DESC LIMIT $4) x
-        ORDER BY x.room_id, x.stream_ordering DESC`,
+        ORDER BY k.k, x.stream_ordering DESC`,
       [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), limit],
     );
-    for (const r of rows) push(out, r.room_id, toStoredEvent(r));
+    for (const r of rows) push(out, ranges[Number(r.k) - 1] as RoomRange, toStoredEvent(r));
     return out;
   }
 
@@ -168,21 +197,20 @@ export class SyncStore {
     return out;
   }
 
-  /** The m.room.member events of the given users in each room, as of each room's position. */
-  async membersAt(wanted: readonly { roomId: string; at: number; userIds: readonly string[] }[]): Promise<Map<string, StoredEvent[]>> {
-    const out = new Map<string, StoredEvent[]>();
-    const keys = wanted.flatMap((w) => w.userIds.map((u) => [w.roomId, w.at, u] as const));
+  /** The m.room.member event of each (room, user) as of the position `at`, keyed like the input. */
+  async membersAt(keys: readonly MemberAt[]): Promise<Map<MemberAt, StoredEvent>> {
+    const out = new Map<MemberAt, StoredEvent>();
     if (keys.length === 0) return out;
-    const { rows } = await this.db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(room_id, at, user_id)
+    const { rows } = await this.db.query<EventRow & { k: number }>(
+      `SELECT k.k, ${EVENT_COLUMNS} FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(room_id, at, user_id, k)
         CROSS JOIN LATERAL (
           SELECT h.event_id FROM state_history h
            WHERE h.room_id = k.room_id AND h.type = 'm.room.member' AND h.state_key = k.user_id AND h.stream_ordering <= k.at
            ORDER BY h.stream_ordering DESC LIMIT 1) h
         JOIN events e ON e.event_id = h.event_id`,
-      [keys.map((k) => k[0]), keys.map((k) => k[1]), keys.map((k) => k[2])],
+      [keys.map((k) => k.roomId), keys.map((k) => k.at), keys.map((k) => k.userId)],
     );
-    for (const r of rows) push(out, r.room_id, toStoredEvent(r));
+    for (const r of rows) out.set(keys[Number(r.k) - 1] as MemberAt, toStoredEvent(r));
     return out;
   }
 
@@ -233,21 +261,26 @@ export class SyncStore {
 
   /**
    * Unread notification counts: messages (m.room.message except m.notice, which the default push rules do not
-   * notify for, and m.room.encrypted) after each room's position, not sent by the user or anyone they ignore, not
-   * redacted.
+   * notify for, and m.room.encrypted) in each range of a room, not sent by the range's user or anyone they ignore, not
+   * redacted. Keyed like the input; a range with none may be absent.
    */
-  async notificationCounts(userId: string, ranges: readonly RoomRange[], ignored: readonly string[]): Promise<Map<string, number>> {
+  async notificationCounts(ranges: readonly UnreadRange[]): Promise<Map<UnreadRange, number>> {
     if (ranges.length === 0) return new Map();
-    const { rows } = await this.db.query<{ room_id: string; n: number | string }>(
-      `SELECT k.room_id, count(*) AS n FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(room_id, after, up_to)
+    // Ignored users as (range number, user) pairs: arrays of arrays must be rectangular.
+    const ignoredK = ranges.flatMap((r, i) => r.ignored.map(() => i + 1));
+    const ignoredUsers = ranges.flatMap((r) => [...r.ignored]);
+    const { rows } = await this.db.query<{ k: number; n: number | string }>(
+      `SELECT k.k, count(*) AS n
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY AS k(room_id, after, up_to, user_id, k)
          JOIN events e ON e.room_id = k.room_id AND e.stream_ordering > k.after AND e.stream_ordering <= k.up_to
-        WHERE e.state_key IS NULL AND e.type IN ('m.room.message', 'm.room.encrypted') AND e.sender <> $4
-          AND e.redacted_by IS NULL AND NOT (e.sender = ANY($5::text[]))
+        WHERE e.state_key IS NULL AND e.type IN ('m.room.message', 'm.room.encrypted') AND e.sender <> k.user_id
+          AND e.redacted_by IS NULL
+          AND NOT EXISTS (SELECT 1 FROM unnest($5::bigint[], $6::text[]) AS i(k, user_id) WHERE i.k = k.k AND i.user_id = e.sender)
           AND (e.type <> 'm.room.message' OR COALESCE(e.pdu::jsonb #>> '{content,msgtype}', '') <> 'm.notice')
-        GROUP BY k.room_id`,
-      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), userId, [...ignored]],
+        GROUP BY k.k`,
+      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), ranges.map((r) => r.userId), ignoredK, ignoredUsers],
     );
-    return new Map(rows.map((r) => [r.room_id, Number(r.n)]));
+    return new Map(rows.map((r) => [ranges[Number(r.k) - 1] as UnreadRange, Number(r.n)]));
   }
 
   /** The stripped-state candidates of rooms: current state events of the given types with an empty state key. */

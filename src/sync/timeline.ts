@@ -3,7 +3,7 @@
 // for, so that `limited` is true exactly when a visible event was skipped. Rows are read in one batched statement
 // for all rooms; rooms where too many rows were invisible are read further back, again batched.
 import type { StoredEvent } from '../storage/events.ts';
-import type { SyncStore } from './syncStore.ts';
+import type { SyncReads } from './reads.ts';
 
 export interface TimelineRange {
   roomId: string;
@@ -18,7 +18,7 @@ export interface Timeline {
 }
 
 export async function loadTimelines(
-  store: SyncStore,
+  store: Pick<SyncReads, 'newestEvents'>,
   ranges: readonly TimelineRange[],
   limit: number,
   accept: (event: StoredEvent) => boolean,

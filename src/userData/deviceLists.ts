@@ -3,7 +3,8 @@
 // room with the requester are listed in device_lists.left.
 import type { Database } from '../storage/database.ts';
 import { DeviceListStore } from '../storage/deviceLists.ts';
-import { membershipChangesBetween, type SharedRoomStore } from '../storage/sharedRooms.ts';
+import { membershipChangesBetween, type MembershipChangeRow, type SharedRoomStore } from '../storage/sharedRooms.ts';
+import { Batch } from '../sync/batch.ts';
 import type { StreamWriter } from './streamWriter.ts';
 
 export class DeviceListService {
@@ -11,12 +12,26 @@ export class DeviceListService {
   private readonly writer: StreamWriter;
   private readonly shared: SharedRoomStore;
   private readonly db: Database;
+  /**
+   * Membership changes in a set of rooms between two positions: the members of a room woken by one event all ask the
+   * same question at once, which is then read once.
+   */
+  private readonly membershipChanges: Batch<MembershipChangeRow[]>;
 
   constructor(db: Database, writer: StreamWriter, shared: SharedRoomStore) {
     this.db = db;
     this.store = new DeviceListStore(db);
     this.writer = writer;
     this.shared = shared;
+    this.membershipChanges = new Batch(async (keys) => {
+      const answers = await Promise.all(
+        keys.map((key) => {
+          const [roomIds, after, upTo] = JSON.parse(key) as [string[], number, number];
+          return membershipChangesBetween(db, roomIds, after, upTo);
+        }),
+      );
+      return new Map(keys.map((key, i) => [key, answers[i] ?? []]));
+    }, () => []);
   }
 
   async changed(userId: string): Promise<void> {
@@ -50,7 +65,8 @@ export class DeviceListService {
     // Candidates from membership: they may have come and gone within (since, to], so they are checked below.
     const joined = new Set<string>(await this.shared.joinedMembers(request.newlyJoinedRoomIds));
     const left = new Set<string>(await this.shared.joinedMembers(request.newlyLeftRoomIds));
-    for (const m of await membershipChangesBetween(this.db, request.joinedRoomIds, since.events, to.events)) {
+    const roomsMoved = request.joinedRoomIds.length > 0 && to.events > since.events;
+    for (const m of roomsMoved ? await this.membershipChanges.get(JSON.stringify([[...request.joinedRoomIds].sort(), since.events, to.events])) : []) {
       if (m.membership === 'join') joined.add(m.userId);
       else left.add(m.userId);
     }

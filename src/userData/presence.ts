@@ -20,6 +20,7 @@ export const OFFLINE_AFTER_MS = 5 * 60_000;
 /** How often the sweep runs, and how many users it sets offline at most per run. */
 export const SWEEP_INTERVAL_MS = 60_000;
 const SWEEP_BATCH = 500;
+const RECENT_LIMIT = 100_000;
 
 export interface PresenceStatus {
   presence: PresenceValue;
@@ -35,6 +36,12 @@ export class PresenceService {
   private readonly users: UserStore;
   private readonly enabled: boolean;
   private readonly now: () => number;
+  /**
+   * The presence each local user last had written here, so that a /sync of a user who is already online (nearly every
+   * one) costs no read. Trusted only within LAST_ACTIVE_GRANULARITY_MS of its write, after which the row is read
+   * again: a race with the sweep can then not keep a stale answer for longer than storage alone would.
+   */
+  private readonly recent = new Map<string, PresenceRow>();
 
   constructor(opts: { db: Database; writer: StreamWriter; shared: SharedRoomStore; users: UserStore; enabled: boolean; now: () => number }) {
     this.store = new PresenceStore(opts.db);
@@ -57,6 +64,8 @@ export class PresenceService {
   async syncing(userId: string, presence: PresenceValue): Promise<void> {
     if (!this.enabled || presence === 'offline') return;
     const now = this.now();
+    const known = this.recent.get(userId);
+    if (known && known.state === presence && now - known.lastActiveTs < LAST_ACTIVE_GRANULARITY_MS && now >= known.lastActiveTs) return;
     const current = await this.store.get(userId);
     if (current && current.state === presence) {
       if (now - current.lastActiveTs < LAST_ACTIVE_GRANULARITY_MS) return;
@@ -64,6 +73,7 @@ export class PresenceService {
       // wake all their room-mates each minute (Synapse, too, does not notify a bump of a currently active user).
       if (current.currentlyActive === (presence === 'online')) {
         await this.store.touch(userId, now);
+        this.remember({ ...current, lastActiveTs: now });
         return;
       }
     }
@@ -78,10 +88,18 @@ export class PresenceService {
   }
 
   private async write(row: PresenceRow): Promise<void> {
-    await this.writer.write(async (tx, id) => {
+    this.recent.delete(row.userId);
+    const written = await this.writer.write(async (tx, id) => {
       await new PresenceStore(tx).put({ ...row, streamId: id });
-      return { result: undefined, audience: await audienceOf(tx, row.userId) };
+      return { result: { ...row, streamId: id }, audience: await audienceOf(tx, row.userId) };
     });
+    this.remember(written);
+  }
+
+  private remember(row: PresenceRow): void {
+    // Bounded: an entry only saves a read.
+    if (this.recent.size >= RECENT_LIMIT) this.recent.clear();
+    this.recent.set(row.userId, row);
   }
 
   /** Sets offline the users who stopped syncing; returns how many. */
@@ -90,10 +108,12 @@ export class PresenceService {
     const cutoff = this.now() - OFFLINE_AFTER_MS;
     let count = 0;
     for (const userId of await this.store.staleUsers(cutoff, SWEEP_BATCH)) {
+      this.recent.delete(userId);
       const changed = await this.writer.write(async (tx, id) => {
         if (!(await new PresenceStore(tx).markOfflineIfStale(userId, cutoff, id))) return { result: false, audience: {} };
         return { result: true, audience: await audienceOf(tx, userId) };
       });
+      this.recent.delete(userId);
       if (changed) count++;
     }
     return count;

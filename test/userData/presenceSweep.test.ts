@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { createLogger } from '../../src/log.ts';
 import type { Notifier, StreamNotification } from '../../src/notifier.ts';
 import { createSyncUserData, loadUserDataPositions } from '../../src/sync/userDataSource.ts';
-import { OFFLINE_AFTER_MS, SWEEP_INTERVAL_MS } from '../../src/userData/presence.ts';
+import { LAST_ACTIVE_GRANULARITY_MS, OFFLINE_AFTER_MS, SWEEP_INTERVAL_MS } from '../../src/userData/presence.ts';
 import type { Timers } from '../../src/userData/timers.ts';
 import { forEachBackend } from '../helpers/database.ts';
 
@@ -78,6 +78,57 @@ forEachBackend('presence sweep', (backend) => {
     );
     userData.close();
     assert.equal(timers.pending, 0, 'close cancels the next run');
+  });
+
+  test('a syncing user is written at most once a minute, silently; once swept offline, the next sync is online again', async (t) => {
+    const db = await backend.fresh(t);
+    const notifications: StreamNotification[] = [];
+    const notifier = { notify: (n: StreamNotification) => notifications.push(n) } as unknown as Notifier;
+    const timers = new SimulatedTimers();
+    const start = 10 * OFFLINE_AFTER_MS;
+    const userData = createSyncUserData({
+      db,
+      notifier,
+      logger: createLogger({ level: 'silent' }),
+      serverName: 'test.local',
+      presenceEnabled: true,
+      positions: await loadUserDataPositions(db, () => start),
+      now: () => start + timers.now,
+      timers,
+    });
+    t.after(() => userData.close());
+    const alice = '@alice:test.local';
+    const stored = async () =>
+      (await db.query<{ state: string; t: string | number }>('SELECT state, last_active_ts AS t FROM presence WHERE user_id = $1', [alice])).rows.map((r) => ({
+        state: r.state,
+        t: Number(r.t),
+      }));
+    const presenceNotifications = () => notifications.filter((n) => n.stream === 'presence').length;
+    /** Moves the clock, letting a sweep that falls due finish and re-arm. */
+    const advance = async (ms: number) => {
+      timers.advance(ms);
+      await until(() => timers.pending === 1, 'the sweep to re-arm');
+    };
+
+    await userData.syncing(alice, 'online');
+    assert.deepEqual(await stored(), [{ state: 'online', t: start }]);
+    assert.equal(presenceNotifications(), 1);
+    await advance(LAST_ACTIVE_GRANULARITY_MS / 2);
+    await userData.syncing(alice, 'online');
+    assert.deepEqual(await stored(), [{ state: 'online', t: start }], 'nothing written within the minute');
+    await advance(LAST_ACTIVE_GRANULARITY_MS);
+    await userData.syncing(alice, 'online');
+    const refreshed = start + LAST_ACTIVE_GRANULARITY_MS * 1.5;
+    assert.deepEqual(await stored(), [{ state: 'online', t: refreshed }], 'refreshed for the sweep');
+    assert.equal(presenceNotifications(), 1, 'a refresh wakes nobody');
+
+    // No sync for longer than OFFLINE_AFTER_MS: the sweep sets her offline.
+    for (let waited = 0; waited <= OFFLINE_AFTER_MS + SWEEP_INTERVAL_MS; waited += SWEEP_INTERVAL_MS) await advance(SWEEP_INTERVAL_MS);
+    assert.equal((await stored())[0]?.state, 'offline');
+    assert.equal(presenceNotifications(), 2);
+    await userData.syncing(alice, 'online');
+    assert.equal((await stored())[0]?.state, 'online', 'back online, not answered from what was known before the sweep');
+    assert.equal(presenceNotifications(), 3);
   });
 
   test('not armed when presence is off', async (t) => {
