@@ -3,7 +3,7 @@
 // they were when each event was sent.
 import { userPowerLevel } from '../protocol/authRules.ts';
 import type { RoomEvent } from '../protocol/events.ts';
-import { isJsonObject, type JsonObject } from '../protocol/json.ts';
+import { isJsonObject } from '../protocol/json.ts';
 import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { Queryable } from '../storage/database.ts';
 import { PushRulesStore, type UnreadRange } from '../storage/pushRules.ts';
