@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SimulatedClock, fromPromise } from 'xstate';
 import type { AnyActorRef } from 'xstate';
-import { appserviceMachine, appserviceStateOf, type AppserviceSnapshot, type TakenTransaction } from '../../machines/appservice.ts';
+import { appserviceMachine, appserviceStateOf, type AppserviceSnapshot, type TakeTransactionInput, type TakenTransaction } from '../../machines/appservice.ts';
 import { bootAppservices, createAppserviceRestarter, restartDelayMs } from '../../actors/appservice.ts';
 import { startActorSystem, type TroupeActors } from '../../actors/system.ts';
 import { createLogger } from '../../src/log.ts';
@@ -47,7 +47,7 @@ forEachBackend('appservice actor restarts', (backend) => {
     const logic = appserviceMachine.provide({
       actors: {
         // Nothing to send: a retry finds the service drained and marks it UP.
-        takeTransaction: fromPromise<TakenTransaction | null>(async () => null),
+        takeTransaction: fromPromise<TakenTransaction | null, TakeTransactionInput>(async () => null),
       },
       actions: {
         markUp: () => {
