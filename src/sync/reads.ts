@@ -2,7 +2,7 @@
 // thousand members woken by one message cost a handful of statements, not thousands.
 import type { StoredEvent } from '../storage/events.ts';
 import { Batch, keyOf, partsOf } from './batch.ts';
-import type { LocalMembershipRow, MemberAt, MembershipChange, RoomRange, SyncStore, UnreadRange } from './syncStore.ts';
+import type { LocalMembershipRow, MemberAt, MembershipChange, RoomRange, SyncStore } from './syncStore.ts';
 
 type HistoryVisibilityRows = Map<string, { streamOrdering: number; value: string | null }[]>;
 
@@ -12,7 +12,6 @@ export class SyncReads {
   private readonly visibilities: Batch<HistoryVisibilityRows>;
   private readonly newest: Batch<StoredEvent[]>;
   private readonly members: Batch<StoredEvent | null>;
-  private readonly unread: Batch<number>;
 
   constructor(store: SyncStore) {
     this.memberships = new Batch((userIds) => store.localMemberships(userIds), () => []);
@@ -47,14 +46,6 @@ export class SyncReads {
       const found = await store.membersAt(wanted.map((w) => w.at));
       return new Map(wanted.map((w) => [w.key, found.get(w.at) ?? null]));
     }, () => null);
-    this.unread = new Batch(async (keys) => {
-      const wanted = keys.map((key) => {
-        const [userId, roomId, after, upTo, ...ignored] = partsOf(key);
-        return { key, range: { userId: userId as string, roomId: roomId as string, after: Number(after), upTo: Number(upTo), ignored } satisfies UnreadRange };
-      });
-      const found = await store.notificationCounts(wanted.map((w) => w.range));
-      return new Map(wanted.map((w) => [w.key, found.get(w.range) ?? 0]));
-    }, () => 0);
   }
 
   /** Every room the user has a local membership row in, with its room version. */
@@ -89,12 +80,5 @@ export class SyncReads {
       else out.set(event.roomId, [event]);
     }
     return out;
-  }
-
-  /** Unread notification counts of the user per room range (see SyncStore.notificationCounts). */
-  async notificationCounts(userId: string, ranges: readonly RoomRange[], ignored: readonly string[]): Promise<Map<string, number>> {
-    const sortedIgnored = [...ignored].sort();
-    const counts = await Promise.all(ranges.map((r) => this.unread.get(keyOf(userId, r.roomId, r.after, r.upTo, ...sortedIgnored))));
-    return new Map(ranges.map((r, i) => [r.roomId, counts[i] ?? 0]));
   }
 }

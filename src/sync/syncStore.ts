@@ -45,12 +45,6 @@ export interface MemberAt {
   userId: string;
 }
 
-export interface UnreadRange extends RoomRange {
-  userId: string;
-  /** Users whose messages do not count. */
-  ignored: readonly string[];
-}
-
 export interface MemberCounts {
   joined: number;
   invited: number;
@@ -257,30 +251,6 @@ export class SyncStore {
     const former = new Map<string, string[]>();
     for (const r of rows) push(r.active ? active : former, r.room_id, r.state_key);
     return new Map(roomIds.map((id) => [id, active.get(id) ?? former.get(id) ?? []]));
-  }
-
-  /**
-   * Unread notification counts: messages (m.room.message except m.notice, which the default push rules do not
-   * notify for, and m.room.encrypted) in each range of a room, not sent by the range's user or anyone they ignore, not
-   * redacted. Keyed like the input; a range with none may be absent.
-   */
-  async notificationCounts(ranges: readonly UnreadRange[]): Promise<Map<UnreadRange, number>> {
-    if (ranges.length === 0) return new Map();
-    // Ignored users as (range number, user) pairs: arrays of arrays must be rectangular.
-    const ignoredK = ranges.flatMap((r, i) => r.ignored.map(() => i + 1));
-    const ignoredUsers = ranges.flatMap((r) => [...r.ignored]);
-    const { rows } = await this.db.query<{ k: number; n: number | string }>(
-      `SELECT k.k, count(*) AS n
-         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY AS k(room_id, after, up_to, user_id, k)
-         JOIN events e ON e.room_id = k.room_id AND e.stream_ordering > k.after AND e.stream_ordering <= k.up_to
-        WHERE e.state_key IS NULL AND e.type IN ('m.room.message', 'm.room.encrypted') AND e.sender <> k.user_id
-          AND e.redacted_by IS NULL
-          AND NOT EXISTS (SELECT 1 FROM unnest($5::bigint[], $6::text[]) AS i(k, user_id) WHERE i.k = k.k AND i.user_id = e.sender)
-          AND (e.type <> 'm.room.message' OR COALESCE(e.pdu::jsonb #>> '{content,msgtype}', '') <> 'm.notice')
-        GROUP BY k.k`,
-      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), ranges.map((r) => r.userId), ignoredK, ignoredUsers],
-    );
-    return new Map(rows.map((r) => [ranges[Number(r.k) - 1] as UnreadRange, Number(r.n)]));
   }
 
   /** The stripped-state candidates of rooms: current state events of the given types with an empty state key. */
