@@ -8,6 +8,7 @@ import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { Queryable } from '../storage/database.ts';
 import { PushRulesStore, type UnreadRange } from '../storage/pushRules.ts';
 import { evaluate, type PushContext } from './evaluate.ts';
+import { MASTER_RULE_ID } from './rules.ts';
 import { buildRuleset, parseUserPushRules } from './userRules.ts';
 
 export interface UnreadCounts {
@@ -30,10 +31,14 @@ export class UnreadCounter {
 
   async count(userId: string, ranges: readonly UnreadRange[], ignored: readonly string[]): Promise<Map<string, UnreadCounts>> {
     const counts = new Map<string, UnreadCounts>();
-    const unread = await this.store.unreadEvents(userId, ranges, ignored, MAX_EVALUATED_PER_ROOM);
+    const user = parseUserPushRules(await this.store.get(userId));
+    const ruleset = buildRuleset(userId, user);
+    // With the server-default override rules as they are (the master rule aside), another member's membership change
+    // meets .m.rule.member_event and never notifies; such events are most of a busy room's, so they are not read.
+    const defaultOverrides = user.rules.override.length === 0 && Object.keys(user.defaults).every((key) => !key.startsWith('override/') || key === `override/${MASTER_RULE_ID}`);
+    const unread = await this.store.unreadEvents(userId, ranges, ignored, MAX_EVALUATED_PER_ROOM, !defaultOverrides);
     if (unread.size === 0) return counts;
-    const [stored, facts] = await Promise.all([this.store.get(userId), this.store.roomFacts(userId, [...unread.keys()])]);
-    const ruleset = buildRuleset(userId, parseUserPushRules(stored));
+    const facts = await this.store.roomFacts(userId, [...unread.keys()]);
     for (const [roomId, events] of unread) {
       const room = facts.get(roomId);
       const version = room ? getRoomVersion(room.roomVersion) : undefined;

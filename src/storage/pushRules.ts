@@ -51,9 +51,15 @@ export class PushRulesStore {
 
   /**
    * The newest `perRoom` events of each range as PDUs, without the user's own, those of ignored users and redacted
-   * ones (their content is gone).
+   * ones (their content is gone); and without membership changes of others when `othersMembership` is false.
    */
-  async unreadEvents(userId: string, ranges: readonly UnreadRange[], ignored: readonly string[], perRoom: number): Promise<Map<string, JsonObject[]>> {
+  async unreadEvents(
+    userId: string,
+    ranges: readonly UnreadRange[],
+    ignored: readonly string[],
+    perRoom: number,
+    othersMembership: boolean,
+  ): Promise<Map<string, JsonObject[]>> {
     const out = new Map<string, JsonObject[]>();
     if (ranges.length === 0) return out;
     const { rows } = await this.db.query<{ room_id: string; pdu: string }>(
@@ -62,8 +68,9 @@ export class PushRulesStore {
            SELECT pdu FROM events
             WHERE room_id = k.room_id AND stream_ordering > k.after AND stream_ordering <= k.up_to
               AND sender <> $4 AND redacted_by IS NULL AND NOT (sender = ANY($5::text[]))
+              AND ($7 OR type <> 'm.room.member' OR state_key = $4)
             ORDER BY stream_ordering DESC LIMIT $6) e`,
-      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), userId, [...ignored], perRoom],
+      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), userId, [...ignored], perRoom, othersMembership],
     );
     for (const r of rows) {
       const list = out.get(r.room_id) ?? [];

@@ -56,5 +56,12 @@ forEachBackend('unread counts from push rules', (backend) => {
     await call(s, 'POST', `${V3}/rooms/${enc(roomId)}/receipt/m.read/${enc(last)}`, alice, {});
     await send('m.room.message', 't9', { msgtype: 'm.text', body: 'after', 'm.mentions': { user_ids: [alice.userId] } });
     assert.deepEqual(await counts(), { notification_count: 1, highlight_count: 1 });
+
+    // Joins do not notify, unless a rule of the user's says so.
+    await join(s, await newUser(s, 'dave'), roomId);
+    assert.deepEqual(await counts(), { notification_count: 1, highlight_count: 1 });
+    const joins = { conditions: [{ kind: 'event_match', key: 'content.membership', pattern: 'join' }], actions: ['notify'] };
+    await call(s, 'PUT', `${V3}/pushrules/global/override/joins`, alice, joins);
+    assert.deepEqual(await counts(), { notification_count: 2, highlight_count: 1 });
   });
 });
