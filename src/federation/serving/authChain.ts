@@ -28,7 +28,8 @@ export async function authChain(db: Queryable, eventIds: readonly string[]): Pro
   const elsewhere = rows.filter((r) => r.event_id === null).map((r) => r.chain_id);
   if (elsewhere.length === 0) return inTimeline;
   const outliers = await db.query<{ event_id: string; pdu: string }>(
-    `SELECT event_id, pdu FROM event_outliers WHERE event_id = ANY($1::text[]) AND kind = 'outlier'`,
+    // A fetched auth event may have been soft-failed since, when it arrived as a PDU of its own: it still authorises.
+    `SELECT event_id, pdu FROM event_outliers WHERE event_id = ANY($1::text[]) AND kind IN ('outlier', 'soft_failed')`,
     [elsewhere],
   );
   const fetched = outliers.rows
