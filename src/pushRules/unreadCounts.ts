@@ -56,8 +56,11 @@ export class UnreadCounter {
           ...(isJsonObject(notifications) ? { notificationPowerLevels: notifications } : {}),
         };
         const outcome = evaluate(ruleset, event, context);
-        if (outcome?.notify) result.notifications++;
-        if (outcome?.highlight) result.highlights++;
+        // A highlight tweak without `notify` generates no notification, so it is not an unread highlight either.
+        if (outcome?.notify) {
+          result.notifications++;
+          if (outcome.highlight) result.highlights++;
+        }
       }
       counts.set(roomId, result);
     }

@@ -63,5 +63,8 @@ forEachBackend('unread counts from push rules', (backend) => {
     const joins = { conditions: [{ kind: 'event_match', key: 'content.membership', pattern: 'join' }], actions: ['notify'] };
     await call(s, 'PUT', `${V3}/pushrules/global/override/joins`, alice, joins);
     assert.deepEqual(await counts(), { notification_count: 2, highlight_count: 1 });
+    // A highlight without notify is no notification.
+    await call(s, 'PUT', `${V3}/pushrules/global/override/joins/actions`, alice, { actions: [{ set_tweak: 'highlight' }] });
+    assert.deepEqual(await counts(), { notification_count: 1, highlight_count: 1 });
   });
 });
