@@ -1,4 +1,4 @@
-// `npm run bench -- sync [postgres://...] [--members N] [--rounds R] [--rooms N] [--room-members M] [--runs K]`
+// `npm run bench -- sync [postgres://...] [--members N] [--rounds R] [--rooms N] [--room-members M] [--runs K] [--count-queries]`
 // (a) Wake-up: N members of one room (1, then --members, default 1,000) each hold a long-poll /sync over real HTTP
 //     (clients in a worker thread, bench/sync/pollers.ts); one of them sends a message; reported is the time from the
 //     send being answered to each waiting /sync answering with it (median and p99 over members and rounds), and the
@@ -50,6 +50,16 @@ export async function run(args: string[]): Promise<BenchRow[]> {
   const roomMembers = arg(args, '--room-members', 50);
   const runs = arg(args, '--runs', 5);
   const backend = await openBackend(url, 'sync');
+  // --count-queries: how many statements of each kind the wake-up rounds sent (printed after them).
+  const counted = args.includes('--count-queries') ? new Map<string, number>() : undefined;
+  if (counted) {
+    const query = backend.db.query.bind(backend.db);
+    backend.db.query = ((sql: string, ...rest: unknown[]) => {
+      const key = sql.replace(/\s+/g, ' ').slice(0, 90);
+      counted.set(key, (counted.get(key) ?? 0) + 1);
+      return (query as (...a: unknown[]) => unknown)(sql, ...rest);
+    }) as typeof backend.db.query;
+  }
   const dataDirectory = await mkdtemp(path.join(tmpdir(), 'troupe-bench-sync-'));
   const config = normaliseConfig(
     { server_name: 'bench.local', data_directory: dataDirectory, listeners: [{ port: 0, bind_addresses: ['127.0.0.1'] }] } as Parameters<typeof normaliseConfig>[0],
@@ -67,6 +77,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       await inParallel(tokens.slice(1, size), 20, async (token) => {
         await request(`${base}/rooms/${encodeURIComponent(roomId)}/join`, 'POST', token, {});
       });
+      counted?.clear();
       const result = await new Promise<{ latencies: number[]; fromStart: number[]; slowest: number[] }>((resolve, reject) => {
         const worker = new Worker(new URL('./sync/pollers.ts', import.meta.url), {
           workerData: { base, roomId, tokens: tokens.slice(0, size), rounds, settleMs: size > 1 ? 1500 : 200, txnPrefix: `wake${size}-` },
@@ -74,6 +85,10 @@ export async function run(args: string[]): Promise<BenchRow[]> {
         worker.once('message', resolve);
         worker.once('error', reject);
       });
+      if (counted) {
+        console.error(`statements during the wake-up rounds with ${size} members (most frequent first):`);
+        for (const [sql, n] of [...counted].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.error(`${String(n).padStart(8)}  ${sql}`);
+      }
       const label = `${size} member${size > 1 ? 's' : ''}`;
       console.error(`wake-up with ${label}: done`);
       const note = `${backend.name}, ${rounds} rounds, ${result.latencies.length} answers`;

@@ -1,6 +1,5 @@
 // Presence (migrations/0010): one row per user with the stream id of its last change.
 import type { Queryable } from './database.ts';
-import { SHARING_ROOM_WITH_$1 } from './sharedRooms.ts';
 
 export type PresenceValue = 'online' | 'offline' | 'unavailable';
 
@@ -77,16 +76,33 @@ export class PresenceStore {
     return rowCount > 0;
   }
 
-  /** Presence of the local user `viewer` and of those who share a room with them, changed in (after, upTo]. */
-  async changedForViewer(viewer: string, after: number, upTo: number): Promise<PresenceRow[]> {
-    if (upTo <= after) return [];
-    const { rows } = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM presence
-        WHERE stream_id > $2 AND stream_id <= $3 AND (user_id = $1 OR user_id IN (${SHARING_ROOM_WITH_$1}))
-        ORDER BY stream_id`,
-      [viewer, after, upTo],
+  /**
+   * Presence of each local user `viewer` and of those who share a joined room with them, changed in (after, upTo], for
+   * many viewers at once, keyed by the input's position: a presence change of one user wakes all their room-mates at
+   * once, and their reads become one statement.
+   */
+  async changedForViewers(ranges: readonly { viewer: string; after: number; upTo: number }[]): Promise<Map<number, PresenceRow[]>> {
+    const out = new Map<number, PresenceRow[]>();
+    const wanted = ranges.map((r, i) => ({ ...r, i })).filter((r) => r.upTo > r.after);
+    if (wanted.length === 0) return out;
+    const { rows } = await this.db.query<Row & { k: number }>(
+      `SELECT v.k, p.user_id, p.state, p.status_msg, p.last_active_ts, p.currently_active, p.stream_id
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[]) AS v(viewer, after, up_to, k)
+         JOIN presence p ON p.stream_id > v.after AND p.stream_id <= v.up_to
+        WHERE p.user_id = v.viewer OR EXISTS (
+          SELECT 1 FROM local_memberships m
+            JOIN current_state s ON s.room_id = m.room_id AND s.type = 'm.room.member' AND s.state_key = p.user_id AND s.membership = 'join'
+           WHERE m.user_id = v.viewer AND m.membership = 'join')
+        ORDER BY v.k, p.stream_id`,
+      [wanted.map((r) => r.viewer), wanted.map((r) => r.after), wanted.map((r) => r.upTo), wanted.map((r) => r.i)],
     );
-    return rows.map(toRow);
+    for (const r of rows) {
+      const k = Number(r.k);
+      const list = out.get(k) ?? [];
+      list.push(toRow(r));
+      out.set(k, list);
+    }
+    return out;
   }
 
   /** Presence of these users changed in (after, upTo]. */

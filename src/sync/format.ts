@@ -9,6 +9,7 @@ import { toClientEvent } from '../rooms/clientEvent.ts';
 import type { RoomVisibility } from '../rooms/visibility.ts';
 import type { EventStore, StoredEvent } from '../storage/events.ts';
 import { pickEventFields, type Filter } from './filter.ts';
+import { Batch, keyOf, partsOf } from './batch.ts';
 import type { SyncStore } from './syncStore.ts';
 
 export interface FormatRequest {
@@ -22,11 +23,31 @@ export interface FormatRequest {
 
 export class SyncEventFormatter {
   private readonly events: EventStore;
-  private readonly store: SyncStore;
+  /** Which event each state event replaced, by room, stream ordering and event id: read for many responses at once. */
+  private readonly replaced: Batch<string | null>;
 
   constructor(events: EventStore, store: SyncStore) {
     this.events = events;
-    this.store = store;
+    this.replaced = new Batch(async (keys) => {
+      const points = keys.map((key) => {
+        const [roomId, streamOrdering, eventId] = partsOf(key);
+        return { roomId: roomId as string, streamOrdering: Number(streamOrdering), eventId: eventId as string };
+      });
+      const found = await store.replacedState(points);
+      return new Map(keys.map((key, i) => [key, found.get(i) ?? null]));
+    }, () => null);
+  }
+
+  /** For the state events among `events`: the event each replaced, where there was one. */
+  private async replacedState(events: readonly StoredEvent[]): Promise<Map<string, string>> {
+    const state = events.filter((e) => e.stateKey !== null);
+    const found = await Promise.all(state.map((e) => this.replaced.get(keyOf(e.roomId, e.streamOrdering, e.eventId))));
+    const out = new Map<string, string>();
+    state.forEach((e, i) => {
+      const previous = found[i];
+      if (previous) out.set(e.eventId, previous);
+    });
+    return out;
   }
 
   /** Formats every event given (any rooms); the result maps event id to the served JSON. */
@@ -47,7 +68,7 @@ export class SyncEventFormatter {
     const [txnIds, redactions, replaces] = await Promise.all([
       this.events.txnIdsOf(request.userId, request.deviceId, own),
       this.events.getEvents(redactionIds),
-      this.store.replacedState(unique),
+      this.replacedState(unique),
     ]);
     const previous = new Map<string, StoredEvent>();
     if (replaces.size > 0) {

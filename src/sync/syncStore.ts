@@ -208,17 +208,19 @@ export class SyncStore {
     return out;
   }
 
-  /** For state events (room, stream ordering): the event each replaced, where there was one. */
-  async replacedState(events: readonly StoredEvent[]): Promise<Map<string, string>> {
-    const state = events.filter((e) => e.stateKey !== null);
-    if (state.length === 0) return new Map();
-    const { rows } = await this.db.query<{ event_id: string; prev_event_id: string }>(
-      `SELECT h.event_id, h.prev_event_id FROM unnest($1::text[], $2::bigint[]) AS k(room_id, stream_ordering)
-         JOIN state_history h ON h.room_id = k.room_id AND h.stream_ordering = k.stream_ordering
+  /**
+   * For state events (room, stream ordering, event id): the event each replaced, where there was one, keyed by the
+   * input's position. (A remote event's state resolution may write other keys at the same ordering.)
+   */
+  async replacedState(points: readonly { roomId: string; streamOrdering: number; eventId: string }[]): Promise<Map<number, string>> {
+    if (points.length === 0) return new Map();
+    const { rows } = await this.db.query<{ k: number; prev_event_id: string }>(
+      `SELECT k.k, h.prev_event_id FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(room_id, stream_ordering, event_id, k)
+         JOIN state_history h ON h.room_id = k.room_id AND h.stream_ordering = k.stream_ordering AND h.event_id = k.event_id
         WHERE h.prev_event_id IS NOT NULL`,
-      [state.map((e) => e.roomId), state.map((e) => e.streamOrdering)],
+      [points.map((p) => p.roomId), points.map((p) => p.streamOrdering), points.map((p) => p.eventId)],
     );
-    return new Map(rows.map((r) => [r.event_id, r.prev_event_id]));
+    return new Map(rows.map((r) => [Number(r.k) - 1, r.prev_event_id]));
   }
 
   /** Joined and invited member counts per room, from the current state. */

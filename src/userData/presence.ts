@@ -8,6 +8,7 @@ import { PresenceStore, type PresenceRow, type PresenceValue } from '../storage/
 import type { SharedRoomStore } from '../storage/sharedRooms.ts';
 import type { UserStore } from '../storage/users.ts';
 import { userDataForbidden, userDataNotFound } from './errors.ts';
+import { Batch, keyOf, partsOf } from '../sync/batch.ts';
 import type { StreamWriter } from './streamWriter.ts';
 
 /** A syncing user who is already online is written again only this long after their last write. */
@@ -42,6 +43,8 @@ export class PresenceService {
    * again: a race with the sweep can then not keep a stale answer for longer than storage alone would.
    */
   private readonly recent = new Map<string, PresenceRow>();
+  /** Presence changed for a viewer in (after, upTo], read for many viewers at once. */
+  private readonly changed: Batch<PresenceRow[]>;
 
   constructor(opts: { db: Database; writer: StreamWriter; shared: SharedRoomStore; users: UserStore; enabled: boolean; now: () => number }) {
     this.store = new PresenceStore(opts.db);
@@ -50,6 +53,14 @@ export class PresenceService {
     this.users = opts.users;
     this.enabled = opts.enabled;
     this.now = opts.now;
+    this.changed = new Batch(async (keys) => {
+      const ranges = keys.map((key) => {
+        const [viewer, after, upTo] = partsOf(key);
+        return { viewer: viewer as string, after: Number(after), upTo: Number(upTo) };
+      });
+      const found = await this.store.changedForViewers(ranges);
+      return new Map(keys.map((key, i) => [key, found.get(i) ?? []]));
+    }, () => []);
   }
 
   /** PUT /presence/{userId}/status. */
@@ -148,7 +159,7 @@ export class PresenceService {
    */
   async collect(userId: string, since: number | undefined, to: number, newlyJoinedRoomIds: readonly string[], ignored: ReadonlySet<string>): Promise<JsonObject[]> {
     if (!this.enabled) return [];
-    const rows = await this.store.changedForViewer(userId, since ?? 0, to);
+    const rows = since !== undefined && since >= to ? [] : [...(await this.changed.get(keyOf(userId, since ?? 0, to)))];
     if (since !== undefined && newlyJoinedRoomIds.length > 0) {
       const seen = new Set(rows.map((r) => r.userId));
       const members = (await this.shared.joinedMembers(newlyJoinedRoomIds)).filter((u) => !seen.has(u));
