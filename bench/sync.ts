@@ -96,7 +96,10 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       rows.push({ name: `send answered -> long poll answered, ${label}, p99`, value: percentile(result.latencies, 99), unit: 'ms', note });
       rows.push({ name: `send started -> long poll answered, ${label}, median`, value: median(result.fromStart), unit: 'ms', note });
       rows.push({ name: `send started -> long poll answered, ${label}, p99`, value: percentile(result.fromStart, 99), unit: 'ms', note });
-      if (size > 1) rows.push({ name: `send answered -> last of ${label} answered`, value: median(result.slowest), unit: 'ms (median of rounds)', note });
+      if (size > 1) {
+        const rounds = `; per round: ${result.slowest.map((t) => Math.round(t)).join(', ')} ms`;
+        rows.push({ name: `send answered -> last of ${label} answered`, value: median(result.slowest), unit: 'ms (median of rounds)', note: note + rounds });
+      }
     }
 
     // (b) initial sync in many rooms.

@@ -6,6 +6,12 @@
 
 /** At most this many keys per statement: bounds its parameters and the rows of one answer. */
 const MAX_KEYS = 500;
+/**
+ * At most this many statements of one batch in flight; questions asked meanwhile wait for one to end and then go
+ * together. Under load, batches grow by themselves (computations released one at a time by the limiter do not ask in
+ * the same turn); alone, a question waits for no one.
+ */
+const MAX_IN_FLIGHT = 2;
 
 interface Waiting<V> {
   resolve(value: V): void;
@@ -17,6 +23,7 @@ export class Batch<V> {
   private readonly missing: () => V;
   private pending = new Map<string, Waiting<V>[]>();
   private scheduled = false;
+  private inFlight = 0;
 
   /** `load` answers for every key it can; a key it leaves out gets `missing()`. */
   constructor(load: (keys: string[]) => Promise<Map<string, V>>, missing: () => V) {
@@ -38,20 +45,28 @@ export class Batch<V> {
 
   private flush(): void {
     this.scheduled = false;
-    const all = [...this.pending];
-    this.pending = new Map();
-    for (let i = 0; i < all.length; i += MAX_KEYS) {
-      const part = all.slice(i, i + MAX_KEYS);
-      this.load(part.map(([key]) => key)).then(
-        (found) => {
-          for (const [key, waiting] of part) {
-            for (const w of waiting) w.resolve(found.has(key) ? (found.get(key) as V) : this.missing());
+    while (this.pending.size > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const part = [...this.pending].slice(0, MAX_KEYS);
+      for (const [key] of part) this.pending.delete(key);
+      this.inFlight++;
+      this.load(part.map(([key]) => key))
+        .then(
+          (found) => {
+            for (const [key, waiting] of part) {
+              for (const w of waiting) w.resolve(found.has(key) ? (found.get(key) as V) : this.missing());
+            }
+          },
+          (error: unknown) => {
+            for (const [, waiting] of part) for (const w of waiting) w.reject(error);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          if (this.pending.size > 0 && !this.scheduled) {
+            this.scheduled = true;
+            setImmediate(() => this.flush());
           }
-        },
-        (error: unknown) => {
-          for (const [, waiting] of part) for (const w of waiting) w.reject(error);
-        },
-      );
+        });
     }
   }
 }

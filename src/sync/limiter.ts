@@ -1,6 +1,6 @@
-// At most `width` computations at a time, the rest waiting in arrival order. /sync answers are many queries each;
-// when a thousand waiting clients wake at once, queueing them here keeps the database pool free for everything
-// else (and no request times out waiting for a connection) instead of a thousand requests fighting over it.
+// At most `width` computations at a time, the rest waiting in arrival order. /sync answers are several reads each;
+// when a thousand waiting clients wake at once, queueing them here bounds the memory and the statements in flight
+// (the reads of those running are batched together, ./batch.ts), and no request times out waiting for a connection.
 export class Limiter {
   private readonly width: number;
   private running = 0;

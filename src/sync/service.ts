@@ -50,8 +50,8 @@ export interface SyncServiceOptions {
   userData: SyncUserData;
   now(): number;
   /**
-   * How many responses are computed at once (default 64). Their reads are batched across responses (./reads.ts), so
-   * this bounds memory and the size of a batch more than database connections.
+   * How many responses are computed at once (default 64; measured against 8 and 256 in BENCHMARKS.md "sync"). Their
+   * reads are batched across responses (./reads.ts), so this bounds memory and batch sizes more than connections.
    */
   concurrency?: number;
 }
@@ -81,7 +81,7 @@ export class SyncService {
 
   constructor(opts: SyncServiceOptions) {
     this.unread = new UnreadCounter(opts.db);
-    this.limiter = new Limiter(opts.concurrency ?? Number(process.env['TROUPE_SYNC_CONCURRENCY'] ?? 64));
+    this.limiter = new Limiter(opts.concurrency ?? 64);
     this.events = new EventStore(opts.db);
     this.store = new SyncStore(opts.db);
     this.reads = new SyncReads(this.store);
