@@ -10,7 +10,10 @@ export interface Daemon {
   /** Every JSON log line so far. */
   logs: Record<string, unknown>[];
   stderr: () => string;
-  /** Resolves with the first log line matching, or rejects when the process exits first. */
+  /**
+   * Resolves with the first log line matching, or rejects when the process exits first. On a timeout the
+   * process is killed, so a daemon that never got ready cannot keep the test file running.
+   */
   waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -48,7 +51,7 @@ export function runCli(args: string[], options: { cwd: string; env?: NodeJS.Proc
     logs,
     stderr: () => stderr,
     exited,
-    waitForLog(predicate, timeoutMs = 20_000) {
+    waitForLog(predicate, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const found = logs.find(predicate);
@@ -59,6 +62,7 @@ export function runCli(args: string[], options: { cwd: string; env?: NodeJS.Proc
         };
         const timer = setTimeout(() => {
           cleanup();
+          child.kill('SIGKILL');
           reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr}`));
         }, timeoutMs);
         const cleanup = () => {
