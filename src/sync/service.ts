@@ -14,6 +14,7 @@ import type { Notifier } from '../notifier.ts';
 import { RoomVisibility, type HistoryVisibility } from '../rooms/visibility.ts';
 import type { Database } from '../storage/database.ts';
 import { EventStore, type StoredEvent } from '../storage/events.ts';
+import { STREAM_NAMES, type StreamName } from '../streams/names.ts';
 import { StreamToken } from '../streams/token.ts';
 import { filterJsonEvents, matchesEventFilter, matchesRoom, type Filter } from './filter.ts';
 import { SyncEventFormatter } from './format.ts';
@@ -101,7 +102,8 @@ export class SyncService {
     for (;;) {
       const to = request.since ? this.notifier.currentToken().max(request.since) : this.notifier.currentToken();
       // A token no stream has moved past needs no room query, so it does not queue behind responses that do.
-      const result = isUnchanged(request, to) ? await this.unchanged(request, to) : await this.limiter.run(() => this.compute(request, to));
+      const nothingMoved = request.since !== undefined && !request.fullState && !to.isAfter(request.since);
+      const result = nothingMoved ? await this.withoutRooms(request, to) : await this.limiter.run(() => this.compute(request, to));
       const remaining = deadline - this.now();
       if (!request.since || request.fullState || !result.empty || remaining <= 0 || signal?.aborted) return result;
       const waited = await this.notifier.waitForEvents(request.userId, to, remaining, signal);
@@ -111,7 +113,7 @@ export class SyncService {
 
   /** The response between request.since and `to`. */
   async compute(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
-    if (isUnchanged(request, to)) return this.unchanged(request, to);
+    if (roomsUnchanged(request, to)) return this.withoutRooms(request, to);
     const { userId, filter } = request;
     const roomFilter = filter.room;
     const upTo = to.get('events');
@@ -301,11 +303,12 @@ export class SyncService {
   }
 
   /**
-   * An incremental sync where no stream moved between `since` and `to`: every room fact is an event, so no room can
-   * be in the response. The per-user data streams are still asked (with no rooms), which costs no query for streams
-   * that did not move, and lets to-device messages at or before `since` be acknowledged.
+   * An incremental sync where no stream that can put a room in the response moved between `since` and `to` (nothing
+   * at all for a woken client's next long poll; only presence for the members woken by someone coming online): no room
+   * is read. The per-user data streams are still asked (with no rooms), which costs no query for streams that did not
+   * move, and lets to-device messages at or before `since` be acknowledged.
    */
-  private async unchanged(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
+  private async withoutRooms(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
     const data = await this.userData.collect({
       userId: request.userId,
       deviceId: request.deviceId,
@@ -373,9 +376,14 @@ export class SyncService {
   }
 }
 
-/** An incremental, not full_state, sync whose `to` is ahead of `since` on no stream. */
-function isUnchanged(request: SyncRequest, to: StreamToken): boolean {
-  return request.since !== undefined && !request.fullState && !to.isAfter(request.since);
+/** Streams whose facts never appear in a room section (nor add or drop a room): presence, to-device, device lists. */
+const ROOMLESS_STREAMS: ReadonlySet<StreamName> = new Set<StreamName>(['presence', 'to_device', 'device_lists']);
+
+/** An incremental, not full_state, sync where only room-less streams moved between `since` and `to`, if any. */
+function roomsUnchanged(request: SyncRequest, to: StreamToken): boolean {
+  const since = request.since;
+  if (since === undefined || request.fullState) return false;
+  return STREAM_NAMES.every((stream) => ROOMLESS_STREAMS.has(stream) || to.get(stream) <= since.get(stream));
 }
 
 /** What the user may see in each room, from the histories of their membership and of history_visibility. */

@@ -98,6 +98,27 @@ forEachBackend('per-user data through /sync', (backend) => {
     assert.deepEqual(unseen.presence.events, []);
   });
 
+  test('only presence moved: presence and no room; nothing moved: the same token back; then a message brings the room', async () => {
+    const s = server();
+    const { alice, bob, roomId } = await pair(s);
+    const first = await sync(s, bob, { set_presence: 'offline' });
+    await sync(s, alice);
+    const presenceOnly = await sync(s, bob, { since: first.next_batch, set_presence: 'offline' });
+    const online = (presenceOnly.presence.events as { sender: string; content: { presence: string } }[]).find((e) => e.sender === alice.userId);
+    assert.equal(online?.content.presence, 'online');
+    assert.deepEqual(Object.keys(presenceOnly.rooms.join), []);
+    assert.notEqual(presenceOnly.next_batch, first.next_batch);
+    const nothing = await sync(s, bob, { since: presenceOnly.next_batch, set_presence: 'offline' });
+    assert.equal(nothing.next_batch, presenceOnly.next_batch);
+    assert.deepEqual(nothing.presence.events, []);
+    assert.deepEqual(Object.keys(nothing.rooms.join), []);
+    const waiting = sync(s, bob, { since: nothing.next_batch, set_presence: 'offline', timeout: 10_000 });
+    await sendMessage(s, alice, roomId, 'after the quiet');
+    const next = await waiting;
+    const bodies = joinedRoom(next, roomId).timeline.events.map((e) => (e.content as { body?: string }).body);
+    assert.deepEqual(bodies, ['after the quiet']);
+  });
+
   test('device lists: a new login of a room-mate is in device_lists.changed; one-time key counts are there', async () => {
     const s = server();
     const { alice, bob } = await pair(s);
