@@ -7,14 +7,7 @@ import type { JsonObject } from '../protocol/json.ts';
 import { isJsonObject } from '../protocol/json.ts';
 import type { StoredEvent } from '../storage/events.ts';
 
-export const STRIPPED_STATE_TYPES = [
-  'm.room.create',
-  'm.room.join_rules',
-  'm.room.name',
-  'm.room.avatar',
-  'm.room.canonical_alias',
-  'm.room.encryption',
-] as const;
+export { STRIPPED_STATE_TYPES } from '../rooms/strippedState.ts';
 
 export function strip(e: { type: string; stateKey: string | null; sender: string; pdu: JsonObject }): JsonObject {
   return { type: e.type, state_key: e.stateKey ?? '', sender: e.sender, content: isJsonObject(e.pdu['content']) ? e.pdu['content'] : {} };

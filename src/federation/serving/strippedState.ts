@@ -4,19 +4,13 @@
 import type { JsonObject } from '../../protocol/json.ts';
 import type { RoomVersion } from '../../protocol/roomVersions.ts';
 import type { EventStore } from '../../storage/events.ts';
+import { STRIPPED_STATE_TYPES } from '../../rooms/strippedState.ts';
 import { servedPdu } from './history.ts';
 
-export const STRIPPED_STATE_TYPES = [
-  'm.room.create',
-  'm.room.join_rules',
-  'm.room.name',
-  'm.room.avatar',
-  'm.room.canonical_alias',
-  'm.room.topic',
-  'm.room.encryption',
-];
+// The topic goes along over federation (MSC3173); /sync's invite_state keeps to the shared list.
+const FEDERATION_STRIPPED_STATE_TYPES = [...STRIPPED_STATE_TYPES, 'm.room.topic'];
 
 export async function strippedStatePdus(events: EventStore, roomId: string, version: RoomVersion): Promise<JsonObject[]> {
-  const found = await Promise.all(STRIPPED_STATE_TYPES.map((type) => events.currentStateEvent(roomId, type, '')));
+  const found = await Promise.all(FEDERATION_STRIPPED_STATE_TYPES.map((type) => events.currentStateEvent(roomId, type, '')));
   return found.filter((e) => e !== null).map((e) => servedPdu(e, version));
 }
