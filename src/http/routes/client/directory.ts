@@ -7,28 +7,12 @@ import type { HttpContext } from '../../context.ts';
 import { MatrixError, invalidParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
+import { PUBLIC_ROOMS_SCHEMA, publicRoomsQuery } from './publicRoomsQuery.ts';
 import { CLIENT_V3, query, roomCall, roomIdParam } from './rooms.ts';
 
 const VISIBILITY_SCHEMA = {
   type: 'object',
   properties: { visibility: { type: 'string', enum: ['public', 'private'] } },
-} as const;
-
-const PUBLIC_ROOMS_SCHEMA = {
-  type: 'object',
-  properties: {
-    limit: { type: 'integer', minimum: 0 },
-    since: { type: 'string' },
-    filter: {
-      type: 'object',
-      properties: {
-        generic_search_term: { type: 'string' },
-        room_types: { type: 'array', items: { type: ['string', 'null'] } },
-      },
-    },
-    include_all_networks: { type: 'boolean' },
-    third_party_instance_id: { type: 'string' },
-  },
 } as const;
 
 export function registerDirectory(app: FastifyInstance, ctx: HttpContext): void {
@@ -49,18 +33,7 @@ export function registerDirectory(app: FastifyInstance, ctx: HttpContext): void 
     GET: async (request) => {
       if (accessTokenOf(request) !== undefined) await ctx.authenticate(request);
       checkServer(request);
-      const q = query(request);
-      const out: PublicRoomsQuery = {};
-      const limit = q['limit'];
-      if (limit !== undefined) {
-        if (typeof limit !== 'string' || !/^[0-9]{1,9}$/.test(limit)) throw invalidParam('limit must be a non-negative integer');
-        out.limit = Number(limit);
-      }
-      const since = q['since'];
-      if (since !== undefined) {
-        if (typeof since !== 'string') throw invalidParam('since must be a string');
-        out.since = since;
-      }
+      const out = publicRoomsQuery(query(request), false);
       return roomCall(() => directory.publicRooms(out));
     },
     POST: async (request) => {

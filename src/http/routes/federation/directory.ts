@@ -7,25 +7,9 @@ import type { HttpContext } from '../../context.ts';
 import { invalidParam, missingParam, notFound } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
+import { PUBLIC_ROOMS_SCHEMA, publicRoomsQuery } from '../client/publicRoomsQuery.ts';
 import { query, roomCall } from '../client/rooms.ts';
 import { FEDERATION_V1 } from './events.ts';
-
-const PUBLIC_ROOMS_SCHEMA = {
-  type: 'object',
-  properties: {
-    limit: { type: 'integer', minimum: 0 },
-    since: { type: 'string' },
-    filter: {
-      type: 'object',
-      properties: {
-        generic_search_term: { type: 'string' },
-        room_types: { type: 'array', items: { type: ['string', 'null'] } },
-      },
-    },
-    include_all_networks: { type: 'boolean' },
-    third_party_instance_id: { type: 'string' },
-  },
-} as const;
 
 export function registerFederationDirectoryRoutes(scope: FastifyInstance, ctx: HttpContext): void {
   const directory = new RoomDirectory({ db: ctx.db, aliases: ctx.rooms.aliases });
@@ -43,24 +27,7 @@ export function registerFederationDirectoryRoutes(scope: FastifyInstance, ctx: H
 
   route(scope, `${FEDERATION_V1}/publicRooms`, {
     GET: async (request) => {
-      const q = query(request);
-      const out: PublicRoomsQuery = {};
-      const limit = q['limit'];
-      if (limit !== undefined) {
-        if (typeof limit !== 'string' || !/^[0-9]{1,9}$/.test(limit)) throw invalidParam('limit must be a non-negative integer');
-        out.limit = Number(limit);
-      }
-      for (const name of ['since', 'third_party_instance_id'] as const) {
-        const value = q[name];
-        if (value === undefined) continue;
-        if (typeof value !== 'string') throw invalidParam(`${name} must be given once`);
-        out[name] = value;
-      }
-      const all = q['include_all_networks'];
-      if (all !== undefined) {
-        if (all !== 'true' && all !== 'false') throw invalidParam('include_all_networks must be true or false');
-        out.include_all_networks = all === 'true';
-      }
+      const out = publicRoomsQuery(query(request), true);
       return roomCall(() => directory.publicRooms(out));
     },
     POST: async (request) => {
