@@ -1,6 +1,7 @@
 // Which push rule an event matches for one user, and what its actions say (spec "Push Rules", "Conditions",
 // "Actions"). Pure: the caller gathers the room facts the conditions need.
 import { isJsonObject, type JsonObject, type JsonValue } from '../protocol/json.ts';
+import { splitFieldPath } from '../protocol/fieldPath.ts';
 import { RULE_KINDS, type PushAction, type PushCondition, type PushRule, type RuleKind, type Ruleset } from './rules.ts';
 
 export interface PushContext {
@@ -96,31 +97,10 @@ function eventMatch(condition: PushCondition, event: JsonObject): boolean {
   return (condition.key === 'content.body' ? atWords(`g${pattern}`, globSource(pattern)) : globWhole(pattern)).test(value);
 }
 
-/** Splits a dot-separated property path: `\.` is a literal dot, `\\` a literal backslash. */
-export function splitPath(path: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  for (let i = 0; i < path.length; i++) {
-    const c = path[i] as string;
-    const next = path[i + 1];
-    if (c === '\\' && (next === '.' || next === '\\')) {
-      current += next;
-      i++;
-    } else if (c === '.') {
-      parts.push(current);
-      current = '';
-    } else {
-      current += c;
-    }
-  }
-  parts.push(current);
-  return parts;
-}
-
 function property(event: JsonObject, key: string | undefined): JsonValue | undefined {
   if (typeof key !== 'string') return undefined;
   let value: JsonValue | undefined = event;
-  for (const part of splitPath(key)) {
+  for (const part of splitFieldPath(key)) {
     if (!isJsonObject(value) || !Object.hasOwn(value, part)) return undefined;
     value = value[part];
   }

@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { errorPath } from '../jsonSchemaErrors.ts';
 import type { JsonObject, JsonValue } from '../protocol/json.ts';
 import { isJsonObject } from '../protocol/json.ts';
+import { splitFieldPath } from '../protocol/fieldPath.ts';
 
 export interface EventFilter {
   limit?: number;
@@ -171,26 +172,6 @@ export function filterJsonEvents(filter: EventFilter | RoomEventFilter | undefin
   if (!filter) return [...events];
   const passing = events.filter((e) => matchesEventFilter(filter, filterableJson(e, roomId)));
   return filter.limit !== undefined && passing.length > filter.limit ? passing.slice(passing.length - filter.limit) : passing;
-}
-
-/** Splits a dot-separated property path; `\.` is a literal dot and `\\` a literal backslash (spec appendix). */
-export function splitFieldPath(path: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  for (let i = 0; i < path.length; i++) {
-    const c = path[i] as string;
-    if (c === '\\' && (path[i + 1] === '.' || path[i + 1] === '\\')) {
-      current += path[i + 1];
-      i++;
-    } else if (c === '.') {
-      parts.push(current);
-      current = '';
-    } else {
-      current += c;
-    }
-  }
-  parts.push(current);
-  return parts;
 }
 
 /** Only the listed fields of an event (event_fields); an absent or empty list keeps everything. */
