@@ -5,7 +5,7 @@
 // the invite_room_state in its `unsigned` (not covered by signatures), its local membership row, and a notification
 // that wakes the user's /sync. When we do hold the room's state, the inviting server sends the event to the room
 // through a transaction as well, and that copy is the one stored (RemoteEventHandler).
-import type { Membership, Notifier } from '../../notifier.ts';
+import type { Notifier } from '../../notifier.ts';
 import { validatePdu } from '../../protocol/eventFormat.ts';
 import { computeEventId, computeRoomIdFromCreateEvent } from '../../protocol/eventIds.ts';
 import type { RoomEvent } from '../../protocol/events.ts';
@@ -17,9 +17,10 @@ import { getRoomVersion } from '../../protocol/roomVersions.ts';
 import type { ServerVerifyKeys, SigningKey } from '../../protocol/signing.ts';
 import type { RemoteWriteStream } from '../../rooms/writer.ts';
 import type { Database } from '../../storage/database.ts';
-import { EventStore, persistEventBatch } from '../../storage/events.ts';
+import { EventStore } from '../../storage/events.ts';
 import { badJson, forbidden, invalidParam, notJson } from '../../http/errors.ts';
 import { checkMembershipEvent } from './membershipEvent.ts';
+import { storeOutOfRoomMembership } from './outOfRoomMembership.ts';
 import { checkServerAcl } from './serverAcl.ts';
 import { incompatibleRoomVersion } from './templates.ts';
 
@@ -89,38 +90,16 @@ export class InviteReceiver {
     const unsigned = isJsonObject(signed['unsigned']) ? signed['unsigned'] : {};
     const pdu: JsonObject = { ...signed, unsigned: { ...unsigned, invite_room_state: roomState } };
     const now = this.opts.now();
-    const id = stream.reserve();
-    await persistEventBatch(this.opts.db, {
-      roomId,
-      events: [
-        {
-          streamOrdering: id,
-          eventId: event.event_id,
-          roomId,
-          type: event.type,
-          stateKey: invitee,
-          sender: event.sender,
-          depth: event.depth,
-          originServerTs: event.origin_server_ts,
-          redacts: null,
-          pdu,
-          prevEvents: event.prev_events,
-          authEvents: event.auth_events,
-          replacesState: previous?.eventId ?? null,
-          membership: 'invite',
-          localMember: true,
-          txn: null,
-        },
-      ],
-      // We are not in the room: nothing of ours may build on this event.
-      extremities: [],
+    await storeOutOfRoomMembership(this.opts.db, this.opts.notifier, stream, {
+      event,
+      pdu,
+      membership: 'invite',
+      replacesState: previous?.eventId ?? null,
       ...(room
         ? {}
         : { newRoom: { version: v.id, creator: typeof create?.['sender'] === 'string' ? create['sender'] : event.sender, isPublic: false, createdTs: now } }),
       now,
     });
-    this.opts.notifier.membershipChanged(roomId, invitee, 'invite' satisfies Membership);
-    stream.announce(id, { users: [invitee] });
   }
 }
 

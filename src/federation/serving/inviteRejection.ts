@@ -5,7 +5,7 @@
 // event made and signed by us alone is stored instead, so a user is never stuck with an invite they cannot reject.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../log.ts';
-import type { Membership, Notifier } from '../../notifier.ts';
+import type { Notifier } from '../../notifier.ts';
 import { computeEventId } from '../../protocol/eventIds.ts';
 import { domainOf } from '../../protocol/identifiers.ts';
 import type { JsonObject } from '../../protocol/json.ts';
@@ -16,8 +16,9 @@ import { getRoomVersion } from '../../protocol/roomVersions.ts';
 import type { SigningKey } from '../../protocol/signing.ts';
 import type { RemoteWriteStream } from '../../rooms/writer.ts';
 import type { Database } from '../../storage/database.ts';
-import { EventStore, persistEventBatch, type StoredEvent } from '../../storage/events.ts';
+import { EventStore, type StoredEvent } from '../../storage/events.ts';
 import type { FederationFetcher } from '../client.ts';
+import { storeOutOfRoomMembership } from './outOfRoomMembership.ts';
 
 export interface InviteRejecterOptions {
   db: Database;
@@ -119,33 +120,12 @@ export class RemoteInviteRejecter {
     // Still the same invite (a concurrent rejection, or a new membership, wins otherwise).
     const current = await this.events.currentStateEvent(event.room_id, 'm.room.member', userId);
     if (current?.eventId !== invite.eventId || (await this.events.getEvent(event.event_id))) return;
-    const id = stream.reserve();
-    await persistEventBatch(this.opts.db, {
-      roomId: event.room_id,
-      events: [
-        {
-          streamOrdering: id,
-          eventId: event.event_id,
-          roomId: event.room_id,
-          type: event.type,
-          stateKey: userId,
-          sender: event.sender,
-          depth: event.depth,
-          originServerTs: event.origin_server_ts,
-          redacts: null,
-          pdu,
-          prevEvents: event.prev_events,
-          authEvents: event.auth_events,
-          replacesState: invite.eventId,
-          membership: 'leave',
-          localMember: true,
-          txn: null,
-        },
-      ],
-      extremities: [],
+    await storeOutOfRoomMembership(this.opts.db, this.opts.notifier, stream, {
+      event,
+      pdu,
+      membership: 'leave',
+      replacesState: invite.eventId,
       now: this.opts.now(),
     });
-    this.opts.notifier.membershipChanged(event.room_id, userId, 'leave' satisfies Membership);
-    stream.announce(id, { users: [userId] });
   }
 }
