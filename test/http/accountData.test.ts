@@ -31,6 +31,9 @@ forEachBackend('account data over HTTP', (backend) => {
     await fails(s, 'PUT', `${base}/account_data/x.y`, alice, '[1]', 400, 'M_NOT_JSON');
     await fails(s, 'PUT', `${base}/account_data/x.y`, alice, 'nope', 400, 'M_NOT_JSON');
     await fails(s, 'PUT', `${base}/account_data/m.push_rules`, alice, {}, 405, 'M_BAD_JSON');
+    // Readable, though: the server's push rules.
+    const rules = (await call(s, 'GET', `${base}/account_data/m.push_rules`, alice)) as { global?: { override?: { rule_id: string }[] } };
+    assert.ok(rules.global?.override?.some((r) => r.rule_id === '.m.rule.master'));
     await fails(s, 'PUT', `${base}/rooms/${enc('!r:test.local')}/account_data/m.fully_read`, alice, { event_id: '$x' }, 405, 'M_BAD_JSON');
     await fails(s, 'PUT', `${base}/rooms/not-a-room/account_data/x.y`, alice, {}, 400, 'M_INVALID_PARAM');
     await fails(s, 'GET', `${base}/rooms/not-a-room/account_data/x.y`, alice, undefined, 400, 'M_INVALID_PARAM');
@@ -61,7 +64,12 @@ forEachBackend('account data over HTTP', (backend) => {
     await call(s, 'PUT', `${V3}/user/${enc(alice.userId)}/account_data/org.example.global`, alice, { a: 1 });
 
     const first = await collect(s, alice);
-    assert.deepEqual(first.data.accountData, [{ type: 'org.example.global', content: { a: 1 } }]);
+    // An initial sync also carries the push rules the server keeps as account data.
+    assert.deepEqual(
+      first.data.accountData.filter((e) => e['type'] !== 'm.push_rules'),
+      [{ type: 'org.example.global', content: { a: 1 } }],
+    );
+    assert.ok(first.data.accountData.some((e) => e['type'] === 'm.push_rules'));
     const roomData = first.data.rooms.get(roomId)?.accountData ?? [];
     assert.deepEqual(
       roomData.sort((a, b) => String(a['type']).localeCompare(String(b['type']))),

@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JsonObject } from '../../../protocol/json.ts';
 import { GLOBAL } from '../../../storage/accountData.ts';
+import { pushRulesContent } from '../../../pushRules/userRules.ts';
 import { FULLY_READ } from '../../../userData/accountData.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, forbidden, notFound } from '../../errors.ts';
@@ -38,6 +39,8 @@ export function registerAccountData(app: FastifyInstance, ctx: HttpContext): voi
     GET: async (request) => {
       const userId = await ownUser(ctx, request, 'get');
       const type = textParam(params(request)['type'], 'type');
+      // The push rules are account data the server keeps (as in /sync's global account data).
+      if (type === 'm.push_rules') return pushRulesContent(await ctx.userData.pushRules.ruleset(userId));
       const content = await ctx.userData.accountData.get(userId, GLOBAL, type);
       if (!content) throw notFound('Account data not found');
       return content;
