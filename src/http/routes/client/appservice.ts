@@ -26,6 +26,7 @@ import { MatrixError, forbidden, missingParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { checkDeviceFields, createAccount } from './register.ts';
+import { REGISTER_LOGIN_PROPERTIES, requestedLogin, type RegisterLoginFields } from './registerFields.ts';
 
 export const APPSERVICE_LOGIN_TYPE = 'm.login.application_service';
 
@@ -60,26 +61,14 @@ function appserviceOf(ctx: HttpContext, request: FastifyRequest): Registration {
   return reg;
 }
 
-interface AppserviceRegisterBody {
+interface AppserviceRegisterBody extends RegisterLoginFields {
   type: string;
-  username?: string;
-  device_id?: string;
-  initial_device_display_name?: string;
-  inhibit_login?: boolean;
-  refresh_token?: boolean;
 }
 
 const registerSchema = {
   type: 'object',
   required: ['type'],
-  properties: {
-    type: { type: 'string' },
-    username: { type: 'string' },
-    device_id: { type: 'string' },
-    initial_device_display_name: { type: 'string' },
-    inhibit_login: { type: 'boolean' },
-    refresh_token: { type: 'boolean' },
-  },
+  properties: { type: { type: 'string' }, ...REGISTER_LOGIN_PROPERTIES },
 } as const;
 
 /** POST /register with m.login.application_service: no user-interactive auth, the as_token instead. */
@@ -97,13 +86,7 @@ export async function registerAppserviceUser(ctx: HttpContext, request: FastifyR
   const owner = exclusiveServiceForUser(ctx.appservices?.registrations ?? [], userId);
   if (owner && owner.id !== reg.id) throw exclusive('This user ID is reserved by another application service');
   if (await new PostgresAccountStore(ctx.db).isUserIdTaken(userId)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken');
-  const inhibit = body.inhibit_login === true;
-  const { login } = await createAccount(ctx, {
-    localpart,
-    passwordHash: null,
-    displayName: localpart,
-    login: inhibit ? null : { deviceId: body.device_id, displayName: body.initial_device_display_name, refresh: body.refresh_token === true },
-  });
+  const { login } = await createAccount(ctx, { localpart, passwordHash: null, displayName: localpart, login: requestedLogin(body) });
   return { user_id: userId, home_server: ctx.config.serverName, ...(login ?? {}) };
 }
 

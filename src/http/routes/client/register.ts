@@ -20,27 +20,19 @@ import { MatrixError, forbidden, invalidParam, missingParam } from '../../errors
 import { route } from '../../routes.ts';
 import { parseBody } from '../../validate.ts';
 import { isAppserviceRegistration, refuseExclusiveUser, registerAppserviceUser } from './appservice.ts';
+import { REGISTER_LOGIN_PROPERTIES, requestedLogin, type RegisterLoginFields } from './registerFields.ts';
 
-interface RegisterBody {
+interface RegisterBody extends RegisterLoginFields {
   auth?: unknown;
-  username?: string;
   password?: string;
-  device_id?: string;
-  initial_device_display_name?: string;
-  inhibit_login?: boolean;
-  refresh_token?: boolean;
 }
 
 const registerSchema = {
   type: 'object',
   properties: {
     auth: { type: ['object', 'null'] },
-    username: { type: 'string' },
     password: { type: 'string' },
-    device_id: { type: 'string' },
-    initial_device_display_name: { type: 'string' },
-    inhibit_login: { type: 'boolean' },
-    refresh_token: { type: 'boolean' },
+    ...REGISTER_LOGIN_PROPERTIES,
   },
 };
 
@@ -153,16 +145,13 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
 
       localpart ??= await generateLocalpart(ctx);
       const passwordHash = body.password !== undefined ? await hashPassword(body.password) : null;
-      const inhibit = body.inhibit_login === true;
       let created: Awaited<ReturnType<typeof createAccount>>;
       try {
         created = await createAccount(ctx, {
           localpart,
           passwordHash,
           displayName: localpart,
-          login: inhibit
-            ? null
-            : { deviceId: body.device_id, displayName: body.initial_device_display_name, refresh: body.refresh_token === true },
+          login: requestedLogin(body),
           ...tokenSession,
         });
       } catch (error) {
