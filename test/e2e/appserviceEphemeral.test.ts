@@ -6,78 +6,12 @@
 // The actor system runs on a clock 100 times faster than real time, so the recoverer's back-off (2, 4, 8, ... s)
 // takes 20, 40, 80, ... ms.
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
-import type { SystemClock } from '../../actors/clock.ts';
-import { generateAccessToken, hashAccessToken } from '../../src/auth/accessTokens.ts';
-import { normaliseConfig } from '../../src/config/config.ts';
-import { createLogger } from '../../src/log.ts';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import type { Database } from '../../src/storage/database.ts';
 import { forEachBackend } from '../helpers/database.ts';
 import { startFakeService, writeRegistration, type FakeService, type ReceivedTransaction } from '../appservice/fakeService.ts';
+import { addUser, call, deduplicated, fastTroupe, until, type Account, type Json } from '../appservice/fastTroupe.ts';
 
 const SPEED = 100;
-
-function fastClock(speed: number): SystemClock {
-  const t0 = Date.now();
-  return {
-    setTimeout: (fn, ms) => setTimeout(fn, ms / speed),
-    clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-    now: () => t0 + (Date.now() - t0) * speed,
-  };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-interface Account {
-  userId: string;
-  token: string;
-  deviceId: string;
-}
-
-/** A user with the given devices (the first logged in), straight in the database. */
-async function addUser(db: Database, userId: string, deviceIds: readonly string[] = ['DEV']): Promise<Account> {
-  const token = generateAccessToken();
-  const now = Date.now();
-  await db.query('INSERT INTO users (user_id, password_hash, admin, creation_ts) VALUES ($1, NULL, false, $2)', [userId, now]);
-  await db.query('INSERT INTO devices (user_id, device_id, created_ts) SELECT $1, d, $3 FROM unnest($2::text[]) AS d', [userId, [...deviceIds], now]);
-  const deviceId = deviceIds[0] ?? 'DEV';
-  await db.query('INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES ($1, $2, $3, $4)', [
-    hashAccessToken(token),
-    userId,
-    deviceId,
-    now,
-  ]);
-  return { userId, token, deviceId };
-}
-
-/** Each transaction once (a resend under the same txnId must carry the same contents). */
-function deduplicated(received: readonly ReceivedTransaction[]): ReceivedTransaction[] {
-  const byTxn = new Map<string, string>();
-  const out: ReceivedTransaction[] = [];
-  for (const txn of received) {
-    const contents = JSON.stringify(txn.body);
-    const earlier = byTxn.get(txn.txnId);
-    if (earlier !== undefined) {
-      assert.equal(contents, earlier, `txnId ${txn.txnId} resent with the same contents`);
-      continue;
-    }
-    byTxn.set(txn.txnId, contents);
-    out.push(txn);
-  }
-  return out;
-}
-
-type Json = Record<string, unknown>;
 
 const toDeviceOf = (txns: readonly ReceivedTransaction[]) => txns.flatMap((x) => (x.body['to_device'] ?? []) as Json[]);
 const ephemeralOf = (txns: readonly ReceivedTransaction[]) => txns.flatMap((x) => (x.body['ephemeral'] ?? []) as Json[]);
@@ -93,30 +27,7 @@ forEachBackend('appservice ephemeral positions', (backend) => {
     const database = await backend.create();
     t.after(() => database.close());
     const file = await writeRegistration({ url: service.url, receiveEphemeral: true, pushToDevice: true });
-    const config = normaliseConfig(
-      {
-        server_name: 'eph.test',
-        data_directory: await mkdtemp(path.join(tmpdir(), 'troupe-eph-')),
-        listeners: [{ port: 0, bind_addresses: ['127.0.0.1'] }],
-        app_service_config_files: [file],
-        app_service_transaction_timeout: '20s',
-      },
-      {},
-    );
-    const logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
-    const start = () => startServer(config, logger, { db: database.db, clock: fastClock(SPEED) });
-    return { db: database.db, start };
-  }
-
-  async function call(troupe: RunningServer, token: string, method: string, urlPath: string, body: unknown): Promise<Json> {
-    const res = await fetch(`${troupe.listeners[0]?.url ?? ''}/_matrix/client/v3${urlPath}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const json = (await res.json()) as Json;
-    assert.equal(res.status, 200, JSON.stringify(json));
-    return json;
+    return { db: database.db, start: await fastTroupe(database.db, 'eph.test', file, SPEED) };
   }
 
   test('to-device messages, receipts and presence sent while the service is DOWN, across a restart, arrive exactly once', async (t) => {
