@@ -3,6 +3,8 @@
 // to-device messages after a position).
 import type { Database } from './database.ts';
 import { EVENT_COLUMNS, toStoredEvent, type StoredEvent } from './events.ts';
+import { PRESENCE_COLUMNS, toPresenceRow, type PresenceRow, type PresenceTableRow } from './presence.ts';
+import { RECEIPT_COLUMNS, toReceiptRow, type ReceiptRow, type ReceiptTableRow } from './receipts.ts';
 
 export type AppserviceStatus = 'up' | 'down';
 
@@ -115,14 +117,7 @@ export interface AppserviceWork {
   oldest: StoredAppserviceTransaction | null;
 }
 
-export interface AppservicePresence {
-  userId: string;
-  state: string;
-  statusMsg: string | null;
-  lastActiveTs: number;
-  currentlyActive: boolean;
-  streamId: number;
-}
+export type AppservicePresence = PresenceRow;
 
 export interface AppserviceToDevice {
   userId: string;
@@ -133,15 +128,7 @@ export interface AppserviceToDevice {
   content: unknown;
 }
 
-export interface AppserviceReceipt {
-  roomId: string;
-  receiptType: string;
-  userId: string;
-  threadId: string;
-  eventId: string;
-  ts: number;
-  streamId: number;
-}
+export type AppserviceReceipt = ReceiptRow;
 
 interface StateRow {
   service_id: string;
@@ -339,26 +326,11 @@ export class PostgresAppserviceStore implements AppserviceStore {
 
   async presenceBetween(after: number, upTo: number, limit: number): Promise<AppservicePresence[]> {
     if (upTo <= after) return [];
-    const { rows } = await this.#db.query<{
-      user_id: string;
-      state: string;
-      status_msg: string | null;
-      last_active_ts: number;
-      currently_active: boolean;
-      stream_id: number;
-    }>(
-      `SELECT user_id, state, status_msg, last_active_ts, currently_active, stream_id FROM presence
-       WHERE stream_id > $1 AND stream_id <= $2 ORDER BY stream_id LIMIT $3`,
+    const { rows } = await this.#db.query<PresenceTableRow>(
+      `SELECT ${PRESENCE_COLUMNS} FROM presence WHERE stream_id > $1 AND stream_id <= $2 ORDER BY stream_id LIMIT $3`,
       [after, upTo, limit],
     );
-    return rows.map((r) => ({
-      userId: r.user_id,
-      state: r.state,
-      statusMsg: r.status_msg,
-      lastActiveTs: r.last_active_ts,
-      currentlyActive: r.currently_active,
-      streamId: r.stream_id,
-    }));
+    return rows.map(toPresenceRow);
   }
 
   async joinedRoomsOf(userId: string): Promise<string[]> {
@@ -383,31 +355,13 @@ export class PostgresAppserviceStore implements AppserviceStore {
 
   async receiptsBetween(after: number, upTo: number, limit: number): Promise<AppserviceReceipt[]> {
     if (upTo <= after) return [];
-    const { rows } = await this.#db.query<ReceiptRow>(
-      `SELECT room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id FROM receipts
+    const { rows } = await this.#db.query<ReceiptTableRow>(
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts
        WHERE stream_id > $1 AND stream_id <= $2 AND receipt_type <> 'm.read.private' ORDER BY stream_id LIMIT $3`,
       [after, upTo, limit],
     );
-    return rows.map((r) => ({
-      roomId: r.room_id,
-      receiptType: r.receipt_type,
-      userId: r.user_id,
-      threadId: r.thread_id,
-      eventId: r.event_id,
-      ts: r.ts,
-      streamId: r.stream_id,
-    }));
+    return rows.map(toReceiptRow);
   }
-}
-
-interface ReceiptRow {
-  room_id: string;
-  receipt_type: string;
-  user_id: string;
-  thread_id: string;
-  event_id: string;
-  ts: number;
-  stream_id: number;
 }
 
 interface WorkRow {

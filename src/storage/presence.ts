@@ -12,7 +12,7 @@ export interface PresenceRow {
   streamId: number;
 }
 
-interface Row {
+export interface PresenceTableRow {
   user_id: string;
   state: PresenceValue;
   status_msg: string | null;
@@ -21,7 +21,7 @@ interface Row {
   stream_id: number;
 }
 
-const toRow = (r: Row): PresenceRow => ({
+export const toPresenceRow = (r: PresenceTableRow): PresenceRow => ({
   userId: r.user_id,
   state: r.state,
   statusMsg: r.status_msg,
@@ -30,7 +30,7 @@ const toRow = (r: Row): PresenceRow => ({
   streamId: r.stream_id,
 });
 
-const COLUMNS = 'user_id, state, status_msg, last_active_ts, currently_active, stream_id';
+export const PRESENCE_COLUMNS = 'user_id, state, status_msg, last_active_ts, currently_active, stream_id';
 
 export class PresenceStore {
   private readonly db: Queryable;
@@ -39,13 +39,13 @@ export class PresenceStore {
   }
 
   async get(userId: string): Promise<PresenceRow | null> {
-    const { rows } = await this.db.query<Row>(`SELECT ${COLUMNS} FROM presence WHERE user_id = $1`, [userId]);
-    return rows[0] ? toRow(rows[0]) : null;
+    const { rows } = await this.db.query<PresenceTableRow>(`SELECT ${PRESENCE_COLUMNS} FROM presence WHERE user_id = $1`, [userId]);
+    return rows[0] ? toPresenceRow(rows[0]) : null;
   }
 
   async put(row: PresenceRow): Promise<void> {
     await this.db.query(
-      `INSERT INTO presence (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO presence (${PRESENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state, status_msg = EXCLUDED.status_msg,
          last_active_ts = EXCLUDED.last_active_ts, currently_active = EXCLUDED.currently_active, stream_id = EXCLUDED.stream_id`,
       [row.userId, row.state, row.statusMsg, row.lastActiveTs, row.currentlyActive, row.streamId],
@@ -85,7 +85,7 @@ export class PresenceStore {
     const out = new Map<number, PresenceRow[]>();
     const wanted = ranges.map((r, i) => ({ ...r, i })).filter((r) => r.upTo > r.after);
     if (wanted.length === 0) return out;
-    const { rows } = await this.db.query<Row & { k: number }>(
+    const { rows } = await this.db.query<PresenceTableRow & { k: number }>(
       `SELECT v.k, p.user_id, p.state, p.status_msg, p.last_active_ts, p.currently_active, p.stream_id
          FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[]) AS v(viewer, after, up_to, k)
          JOIN presence p ON p.stream_id > v.after AND p.stream_id <= v.up_to
@@ -99,7 +99,7 @@ export class PresenceStore {
     for (const r of rows) {
       const k = Number(r.k);
       const list = out.get(k) ?? [];
-      list.push(toRow(r));
+      list.push(toPresenceRow(r));
       out.set(k, list);
     }
     return out;
@@ -108,10 +108,10 @@ export class PresenceStore {
   /** Presence of these users changed in (after, upTo]. */
   async changedAmong(userIds: readonly string[], after: number, upTo: number): Promise<PresenceRow[]> {
     if (userIds.length === 0) return [];
-    const { rows } = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM presence WHERE user_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,
+    const { rows } = await this.db.query<PresenceTableRow>(
+      `SELECT ${PRESENCE_COLUMNS} FROM presence WHERE user_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,
       [[...userIds], after, upTo],
     );
-    return rows.map(toRow);
+    return rows.map(toPresenceRow);
   }
 }

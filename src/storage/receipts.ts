@@ -12,7 +12,7 @@ export interface ReceiptRow {
   streamId: number;
 }
 
-interface Row {
+export interface ReceiptTableRow {
   room_id: string;
   receipt_type: string;
   user_id: string;
@@ -22,7 +22,7 @@ interface Row {
   stream_id: number;
 }
 
-const toRow = (r: Row): ReceiptRow => ({
+export const toReceiptRow = (r: ReceiptTableRow): ReceiptRow => ({
   roomId: r.room_id,
   receiptType: r.receipt_type,
   userId: r.user_id,
@@ -32,7 +32,7 @@ const toRow = (r: Row): ReceiptRow => ({
   streamId: r.stream_id,
 });
 
-const COLUMNS = 'room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id';
+export const RECEIPT_COLUMNS = 'room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id';
 
 export class ReceiptStore {
   private readonly db: Queryable;
@@ -42,7 +42,7 @@ export class ReceiptStore {
 
   async put(receipt: ReceiptRow, eventStreamOrdering: number): Promise<void> {
     await this.db.query(
-      `INSERT INTO receipts (${COLUMNS}, event_stream_ordering) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO receipts (${RECEIPT_COLUMNS}, event_stream_ordering) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE
          SET event_id = EXCLUDED.event_id, ts = EXCLUDED.ts, stream_id = EXCLUDED.stream_id,
              event_stream_ordering = EXCLUDED.event_stream_ordering`,
@@ -65,14 +65,14 @@ export class ReceiptStore {
    */
   async changed(roomIds: readonly string[], viewer: string, after: number, upTo: number): Promise<ReceiptRow[]> {
     if (roomIds.length === 0 || upTo <= after) return [];
-    const { rows } = await this.db.query<Row>(
-      `SELECT ${COLUMNS} FROM receipts
+    const { rows } = await this.db.query<ReceiptTableRow>(
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts
         WHERE room_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3
           AND (receipt_type <> 'm.read.private' OR user_id = $4)
         ORDER BY stream_id`,
       [[...roomIds], after, upTo, viewer],
     );
-    return rows.map(toRow);
+    return rows.map(toReceiptRow);
   }
 
   /**
