@@ -10,14 +10,19 @@ export interface UnreadRange {
   upTo: number;
 }
 
+/** One user's unread events of one room: see PushRulesStore.unreadEvents. */
+export interface UnreadQuestion extends UnreadRange {
+  userId: string;
+  ignored: readonly string[];
+  othersMembership: boolean;
+}
+
 /** What push rule conditions read about a room, now. */
 export interface RoomPushFacts {
   roomVersion: string;
   joinedMembers: number;
   create?: JsonObject;
   powerLevels?: JsonObject;
-  /** The user's own m.room.member event. */
-  member?: JsonObject;
 }
 
 export class PushRulesStore {
@@ -49,38 +54,49 @@ export class PushRulesStore {
     return rows.length > 0;
   }
 
+  /** The push rules documents of these users (a user with none is left out). */
+  async getMany(userIds: readonly string[]): Promise<Map<string, JsonObject>> {
+    const { rows } = await this.db.query<{ user_id: string; rules: JsonObject }>('SELECT user_id, rules FROM push_rules WHERE user_id = ANY($1::text[])', [
+      [...userIds],
+    ]);
+    return new Map(rows.map((r) => [r.user_id, r.rules]));
+  }
+
   /**
-   * The newest `perRoom` events of each range as PDUs, without the user's own, those of ignored users and redacted
-   * ones (their content is gone); and without membership changes of others when `othersMembership` is false.
+   * For each question, the newest `perRoom` events of its range as PDUs, newest first, without the user's own, those of
+   * ignored users and redacted ones (their content is gone); and without membership changes of others when
+   * `othersMembership` is false. One statement for all the questions, answered in their order.
    */
-  async unreadEvents(
-    userId: string,
-    ranges: readonly UnreadRange[],
-    ignored: readonly string[],
-    perRoom: number,
-    othersMembership: boolean,
-  ): Promise<Map<string, JsonObject[]>> {
-    const out = new Map<string, JsonObject[]>();
-    if (ranges.length === 0) return out;
-    const { rows } = await this.db.query<{ room_id: string; pdu: string }>(
-      `SELECT k.room_id, e.pdu FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(room_id, after, up_to)
+  async unreadEvents(questions: readonly UnreadQuestion[], perRoom: number): Promise<JsonObject[][]> {
+    const out: JsonObject[][] = questions.map(() => []);
+    if (questions.length === 0) return out;
+    const { rows } = await this.db.query<{ i: number | string; pdu: string }>(
+      `SELECT k.i, e.pdu
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::boolean[], $6::text[])
+              WITH ORDINALITY AS k(user_id, room_id, after, up_to, others, ignored, i)
          CROSS JOIN LATERAL (
-           SELECT pdu FROM events
+           SELECT pdu, stream_ordering FROM events
             WHERE room_id = k.room_id AND stream_ordering > k.after AND stream_ordering <= k.up_to
-              AND sender <> $4 AND redacted_by IS NULL AND NOT (sender = ANY($5::text[]))
-              AND ($7 OR type <> 'm.room.member' OR state_key = $4)
-            ORDER BY stream_ordering DESC LIMIT $6) e`,
-      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), userId, [...ignored], perRoom, othersMembership],
+              AND sender <> k.user_id AND redacted_by IS NULL AND NOT (k.ignored::jsonb ? sender)
+              AND (k.others OR type <> 'm.room.member' OR state_key = k.user_id)
+            ORDER BY stream_ordering DESC LIMIT $7) e
+        ORDER BY k.i, e.stream_ordering DESC`,
+      [
+        questions.map((q) => q.userId),
+        questions.map((q) => q.roomId),
+        questions.map((q) => q.after),
+        questions.map((q) => q.upTo),
+        questions.map((q) => q.othersMembership),
+        questions.map((q) => JSON.stringify(q.ignored)),
+        perRoom,
+      ],
     );
-    for (const r of rows) {
-      const list = out.get(r.room_id) ?? [];
-      list.push(JSON.parse(r.pdu) as JsonObject);
-      out.set(r.room_id, list);
-    }
+    for (const r of rows) out[Number(r.i) - 1]?.push(JSON.parse(r.pdu) as JsonObject);
     return out;
   }
 
-  async roomFacts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomPushFacts>> {
+  /** What push rule conditions read about each room that every member shares (the user's own member event aside). */
+  async roomFacts(roomIds: readonly string[]): Promise<Map<string, RoomPushFacts>> {
     const out = new Map<string, RoomPushFacts>();
     if (roomIds.length === 0) return out;
     const ids = [...roomIds];
@@ -93,9 +109,8 @@ export class PushRulesStore {
       ),
       this.db.query<{ room_id: string; type: string; pdu: string }>(
         `SELECT s.room_id, s.type, e.pdu FROM current_state s JOIN events e ON e.event_id = s.event_id
-          WHERE s.room_id = ANY($1::text[])
-            AND ((s.type IN ('m.room.create', 'm.room.power_levels') AND s.state_key = '') OR (s.type = 'm.room.member' AND s.state_key = $2))`,
-        [ids, userId],
+          WHERE s.room_id = ANY($1::text[]) AND s.type IN ('m.room.create', 'm.room.power_levels') AND s.state_key = ''`,
+        [ids],
       ),
     ]);
     for (const r of rooms.rows) out.set(r.room_id, { roomVersion: r.room_version, joinedMembers: 0 });
@@ -108,9 +123,22 @@ export class PushRulesStore {
       if (!facts) continue;
       const pdu = JSON.parse(r.pdu) as JsonObject;
       if (r.type === 'm.room.create') facts.create = pdu;
-      else if (r.type === 'm.room.power_levels') facts.powerLevels = pdu;
-      else facts.member = pdu;
+      else facts.powerLevels = pdu;
     }
+    return out;
+  }
+
+  /** Each user's current m.room.member event in each room, answered in the order asked (null where there is none). */
+  async ownMembers(wanted: readonly { roomId: string; userId: string }[]): Promise<(JsonObject | null)[]> {
+    const out: (JsonObject | null)[] = wanted.map(() => null);
+    if (wanted.length === 0) return out;
+    const { rows } = await this.db.query<{ i: number | string; pdu: string }>(
+      `SELECT k.i, e.pdu FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(room_id, user_id, i)
+         JOIN current_state s ON s.room_id = k.room_id AND s.type = 'm.room.member' AND s.state_key = k.user_id
+         JOIN events e ON e.event_id = s.event_id`,
+      [wanted.map((w) => w.roomId), wanted.map((w) => w.userId)],
+    );
+    for (const r of rows) out[Number(r.i) - 1] = JSON.parse(r.pdu) as JsonObject;
     return out;
   }
 
