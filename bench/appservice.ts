@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { BenchRow } from './run.ts';
-import { addUser, arg, databaseUrlArg, median, openBackend } from './lib/harness.ts';
+import { addUser, arg, databaseUrlArg, median, openBackend, request } from './lib/harness.ts';
 import { normaliseConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
@@ -63,13 +63,6 @@ function startService(): Promise<{ server: Server; url: string; events: () => nu
       }),
     ),
   );
-}
-
-async function request(url: string, method: string, token: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
 }
 
 export async function run(args: string[]): Promise<BenchRow[]> {

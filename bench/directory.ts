@@ -10,20 +10,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BenchRow } from './run.ts';
-import { median, arg, openBackend, addUser, databaseUrlArg } from './lib/harness.ts';
+import { median, arg, openBackend, addUser, databaseUrlArg, request } from './lib/harness.ts';
 import { normaliseConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { startServer } from '../src/main.ts';
-
-async function request(url: string, method: string, token: string | undefined, body?: unknown): Promise<Record<string, unknown>> {
-  const headers: Record<string, string> = {};
-  if (token) headers['authorization'] = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
 
 export async function run(args: string[]): Promise<BenchRow[]> {
   const url = databaseUrlArg(args);

@@ -10,18 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { BenchRow } from './run.ts';
-import { median, arg, openBackend, addUser, databaseUrlArg } from './lib/harness.ts';
+import { median, arg, openBackend, addUser, databaseUrlArg, request } from './lib/harness.ts';
 import { cpuPerMessage, cpuSnapshot } from './send/cpu.ts';
 import { normaliseConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { startServer } from '../src/main.ts';
-
-async function request(url: string, method: string, token: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
 
 export async function run(args: string[]): Promise<BenchRow[]> {
   const url = databaseUrlArg(args);

@@ -7,17 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BenchRow } from './run.ts';
-import { median, arg, openBackend, addUser, databaseUrlArg } from './lib/harness.ts';
+import { median, arg, openBackend, addUser, databaseUrlArg, request } from './lib/harness.ts';
 import { normaliseConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { startServer } from '../src/main.ts';
-
-async function request(url: string, token: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200) throw new Error(`POST ${url}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
 
 export async function run(args: string[]): Promise<BenchRow[]> {
   const url = databaseUrlArg(args);
@@ -37,12 +30,12 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const rooms: string[] = [];
     for (let r = 0; r < roomCount; r++) {
       const owner = tokens[r] as string;
-      rooms.push(encodeURIComponent((await request(`${base}/createRoom`, owner, { preset: 'public_chat' }))['room_id'] as string));
+      rooms.push(encodeURIComponent((await request(`${base}/createRoom`, 'POST', owner, { preset: 'public_chat' }))['room_id'] as string));
     }
     // Each user joins one room; 10 joins at a time.
     const joins = tokens.map((token, i) => ({ token, room: rooms[i % roomCount] as string })).filter((_, i) => i >= roomCount);
     for (let i = 0; i < joins.length; i += 10) {
-      await Promise.all(joins.slice(i, i + 10).map((j) => request(`${base}/rooms/${j.room}/join`, j.token, {})));
+      await Promise.all(joins.slice(i, i + 10).map((j) => request(`${base}/rooms/${j.room}/join`, 'POST', j.token, {})));
     }
 
     // Statistics as autovacuum would have them on a server that has been running (a fresh database has none).
@@ -54,12 +47,12 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       ['no match', { search_term: 'nobody-here' }],
     ];
     for (const [name, body] of cases) {
-      for (let i = 0; i < 20; i++) await request(`${base}/user_directory/search`, searcher, body); // warm-up
+      for (let i = 0; i < 20; i++) await request(`${base}/user_directory/search`, 'POST', searcher, body); // warm-up
       const times: number[] = [];
       let last: Record<string, unknown> = {};
       for (let i = 0; i < searches; i++) {
         const start = performance.now();
-        last = await request(`${base}/user_directory/search`, searcher, body);
+        last = await request(`${base}/user_directory/search`, 'POST', searcher, body);
         times.push(performance.now() - start);
       }
       const sorted = [...times].sort((a, b) => a - b);

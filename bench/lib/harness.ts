@@ -1,4 +1,5 @@
-// What the benchmark scenarios share: argument parsing, medians, a throwaway migrated database, fast test users.
+// What the benchmark scenarios share: argument parsing, medians, a throwaway migrated database, fast test users,
+// Client-Server calls.
 import pg from 'pg';
 import { generateAccessToken, generateDeviceId, hashAccessToken } from '../../src/auth/accessTokens.ts';
 import { MIGRATIONS_DIR } from '../../src/main.ts';
@@ -67,4 +68,15 @@ export async function addUser(db: Database, userId: string, displayname?: string
     await db.query(`INSERT INTO profile_fields (user_id, field, value) VALUES ($1, 'displayname', $2::jsonb)`, [userId, JSON.stringify(displayname)]);
   }
   return token;
+}
+
+/** A Client-Server call that must answer 200 (the benchmark stops otherwise); no token, no body when left out. */
+export async function request(url: string, method: string, token: string | undefined, body?: unknown): Promise<Record<string, unknown>> {
+  const headers: Record<string, string> = {};
+  if (token) headers['authorization'] = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
 }
