@@ -2,34 +2,13 @@
 // offline whoever nothing refreshed for OFFLINE_AFTER_MS, tells their audience, arms itself again, and stops on
 // close. Off when presence is turned off.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { createLogger } from '../../src/log.ts';
 import type { Notifier, StreamNotification } from '../../src/notifier.ts';
 import { createSyncUserData, loadUserDataPositions } from '../../src/sync/userDataSource.ts';
 import { LAST_ACTIVE_GRANULARITY_MS, OFFLINE_AFTER_MS, SWEEP_INTERVAL_MS } from '../../src/userData/presence.ts';
-import type { Timers } from '../../src/userData/timers.ts';
 import { forEachBackend } from '../helpers/database.ts';
-
-class SimulatedTimers implements Timers {
-  private timers: { at: number; fire: () => void; cancelled: boolean }[] = [];
-  now = 0;
-  setTimer(ms: number, fire: () => void): () => void {
-    const timer = { at: this.now + ms, fire, cancelled: false };
-    this.timers.push(timer);
-    return () => {
-      timer.cancelled = true;
-    };
-  }
-  advance(ms: number): void {
-    this.now += ms;
-    const due = this.timers.filter((t) => !t.cancelled && t.at <= this.now);
-    this.timers = this.timers.filter((t) => !due.includes(t));
-    for (const t of due) t.fire();
-  }
-  get pending(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
-  }
-}
+import { SimulatedTimers } from './simulatedTimers.ts';
 
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -40,23 +19,29 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
 }
 
 forEachBackend('presence sweep', (backend) => {
-  test('runs on its interval, sets stale users offline, re-arms, and stops on close', async (t) => {
+  /** The sync user data with presence on, its clock at `start` plus what the simulated timers advanced. */
+  async function setUp(t: TestContext, start: number) {
     const db = await backend.fresh(t);
     const notifications: StreamNotification[] = [];
     const notifier = { notify: (n: StreamNotification) => notifications.push(n) } as unknown as Notifier;
     const timers = new SimulatedTimers();
-    const now = 10 * OFFLINE_AFTER_MS;
     const userData = createSyncUserData({
       db,
       notifier,
       logger: createLogger({ level: 'silent' }),
       serverName: 'test.local',
       presenceEnabled: true,
-      positions: await loadUserDataPositions(db, () => now),
-      now: () => now + timers.now,
+      positions: await loadUserDataPositions(db, () => start),
+      now: () => start + timers.now,
       timers,
     });
     t.after(() => userData.close());
+    return { db, notifications, timers, userData };
+  }
+
+  test('runs on its interval, sets stale users offline, re-arms, and stops on close', async (t) => {
+    const now = 10 * OFFLINE_AFTER_MS;
+    const { db, notifications, timers, userData } = await setUp(t, now);
     await db.query(
       `INSERT INTO presence (user_id, state, status_msg, last_active_ts, currently_active, stream_id)
        VALUES ('@gone:test.local', 'online', NULL, $1, true, 0), ('@here:test.local', 'online', NULL, $2, true, 0)`,
@@ -81,22 +66,8 @@ forEachBackend('presence sweep', (backend) => {
   });
 
   test('a syncing user is written at most once a minute, silently; once swept offline, the next sync is online again', async (t) => {
-    const db = await backend.fresh(t);
-    const notifications: StreamNotification[] = [];
-    const notifier = { notify: (n: StreamNotification) => notifications.push(n) } as unknown as Notifier;
-    const timers = new SimulatedTimers();
     const start = 10 * OFFLINE_AFTER_MS;
-    const userData = createSyncUserData({
-      db,
-      notifier,
-      logger: createLogger({ level: 'silent' }),
-      serverName: 'test.local',
-      presenceEnabled: true,
-      positions: await loadUserDataPositions(db, () => start),
-      now: () => start + timers.now,
-      timers,
-    });
-    t.after(() => userData.close());
+    const { db, notifications, timers, userData } = await setUp(t, start);
     const alice = '@alice:test.local';
     const stored = async () =>
       (await db.query<{ state: string; t: string | number }>('SELECT state, last_active_ts AS t FROM presence WHERE user_id = $1', [alice])).rows.map((r) => ({

@@ -4,29 +4,8 @@ import { test } from 'node:test';
 import type { Notifier, StreamNotification } from '../../src/notifier.ts';
 import type { RoomAccess } from '../../src/userData/membership.ts';
 import { UserDataError } from '../../src/userData/errors.ts';
-import type { Timers } from '../../src/userData/timers.ts';
 import { TypingService } from '../../src/userData/typing.ts';
-
-class SimulatedTimers implements Timers {
-  now = 0;
-  private timers: { at: number; fire: () => void; cancelled: boolean }[] = [];
-  setTimer(ms: number, fire: () => void): () => void {
-    const timer = { at: this.now + ms, fire, cancelled: false };
-    this.timers.push(timer);
-    return () => {
-      timer.cancelled = true;
-    };
-  }
-  advance(ms: number): void {
-    this.now += ms;
-    const due = this.timers.filter((t) => !t.cancelled && t.at <= this.now).sort((a, b) => a.at - b.at);
-    this.timers = this.timers.filter((t) => !due.includes(t));
-    for (const t of due) t.fire();
-  }
-  get pending(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
-  }
-}
+import { SimulatedTimers } from './simulatedTimers.ts';
 
 const ROOM = '!room:test.local';
 const ALICE = '@alice:test.local';
