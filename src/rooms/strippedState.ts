@@ -7,5 +7,6 @@ export const STRIPPED_STATE_TYPES = [
   'm.room.name',
   'm.room.avatar',
   'm.room.canonical_alias',
+  'm.room.topic',
   'm.room.encryption',
 ] as const;

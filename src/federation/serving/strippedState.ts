@@ -7,10 +7,7 @@ import type { EventStore } from '../../storage/events.ts';
 import { STRIPPED_STATE_TYPES } from '../../rooms/strippedState.ts';
 import { servedPdu } from './history.ts';
 
-// The topic goes along over federation (MSC3173); /sync's invite_state keeps to the shared list.
-const FEDERATION_STRIPPED_STATE_TYPES = [...STRIPPED_STATE_TYPES, 'm.room.topic'];
-
 export async function strippedStatePdus(events: EventStore, roomId: string, version: RoomVersion): Promise<JsonObject[]> {
-  const found = await Promise.all(FEDERATION_STRIPPED_STATE_TYPES.map((type) => events.currentStateEvent(roomId, type, '')));
+  const found = await Promise.all(STRIPPED_STATE_TYPES.map((type) => events.currentStateEvent(roomId, type, '')));
   return found.filter((e) => e !== null).map((e) => servedPdu(e, version));
 }
