@@ -164,7 +164,8 @@ export class SyncService {
       upTo: r.section === 'leave' ? r.membershipOrdering : upTo,
     }));
     const timelines = await loadTimelines(this.reads, ranges, limit, (e) => {
-      if (ignored.has(e.sender)) return false;
+      // State events of ignored users still arrive, or the client's room state would go wrong (as Synapse and /messages).
+      if (e.stateKey === null && ignored.has(e.sender)) return false;
       if (!(visibility.get(e.roomId)?.canSee(e, userId) ?? false)) return false;
       return matchesEventFilter(timelineFilter, { type: e.type, sender: e.sender, roomId: e.roomId, content: e.pdu['content'] ?? {} });
     });

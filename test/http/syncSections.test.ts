@@ -48,11 +48,15 @@ forEachBackend('sync sections over HTTP', (backend) => {
     const since = (await sync(s, alice)).next_batch;
     await sendMessage(s, bob, roomId, 'from bob');
     await sendMessage(s, carol, roomId, 'from carol');
+    await setState(s, alice, roomId, 'm.room.power_levels', { users: { [alice.userId]: 100, [bob.userId]: 50 }, state_default: 50 });
+    await setState(s, bob, roomId, 'm.room.topic', { topic: 'set by bob' });
     const bobsRoom = await createRoom(s, bob);
     await invite(s, bob, bobsRoom, alice.userId);
 
     const res = await sync(s, alice, { since });
     assert.deepEqual(bodiesOf(joinedRoom(res, roomId).timeline.events), ['from carol']);
+    const topic = joinedRoom(res, roomId).timeline.events.find((e) => e.type === 'm.room.topic');
+    assert.equal(topic?.content['topic'], 'set by bob', "an ignored user's state event still arrives");
     assert.equal(joinedRoom(res, roomId).unread_notifications.notification_count, 1);
     assert.equal(res.rooms.invite[bobsRoom], undefined, 'an invite from an ignored user is dropped');
     const initial = await sync(s, alice);
