@@ -43,6 +43,15 @@ export class AccountDataStore {
     return rows[0]?.content ?? null;
   }
 
+  /** One type of global or room account data for any of these users, by user id (absent: none). */
+  async getForUsers(userIds: readonly string[], roomId: string, type: string): Promise<Map<string, JsonObject>> {
+    const { rows } = await this.db.query<{ user_id: string; content: JsonObject }>(
+      'SELECT user_id, content FROM account_data WHERE user_id = ANY($1::text[]) AND room_id = $2 AND type = $3',
+      [[...userIds], roomId, type],
+    );
+    return new Map(rows.map((r) => [r.user_id, r.content]));
+  }
+
   /** The user's account data written in (after, upTo]. */
   async changed(userId: string, after: number, upTo: number): Promise<AccountDataRow[]> {
     if (upTo <= after) return [];

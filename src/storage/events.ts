@@ -393,6 +393,18 @@ export class EventStore {
     return new Map(rows.map((r) => [r.event_id, r.txn_id]));
   }
 
+  /** For many (user, device, event) keys at once: the txn id that device sent the event with, keyed `user\0device\0event`. */
+  async txnIdsOfMany(keys: readonly { userId: string; deviceId: string; eventId: string }[]): Promise<Map<string, string>> {
+    if (keys.length === 0) return new Map();
+    const { rows } = await this.db.query<{ user_id: string; device_id: string; event_id: string; txn_id: string }>(
+      `SELECT t.user_id, t.device_id, t.event_id, t.txn_id
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, device_id, event_id)
+         JOIN event_txn_ids t ON t.user_id = k.user_id AND t.device_id = k.device_id AND t.event_id = k.event_id`,
+      [keys.map((k) => k.userId), keys.map((k) => k.deviceId), keys.map((k) => k.eventId)],
+    );
+    return new Map(rows.map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.event_id}`, r.txn_id]));
+  }
+
   /** Rooms a local user is joined to (the notifier's loadRoomsForUser, /joined_rooms). */
   async joinedRooms(userId: string): Promise<string[]> {
     const { rows } = await this.db.query<{ room_id: string }>(

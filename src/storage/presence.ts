@@ -43,6 +43,12 @@ export class PresenceStore {
     return rows[0] ? toPresenceRow(rows[0]) : null;
   }
 
+  /** The rows of any of these users, by user id (absent: never set). */
+  async getMany(userIds: readonly string[]): Promise<Map<string, PresenceRow>> {
+    const { rows } = await this.db.query<PresenceTableRow>(`SELECT ${PRESENCE_COLUMNS} FROM presence WHERE user_id = ANY($1::text[])`, [[...userIds]]);
+    return new Map(rows.map((r) => [r.user_id, toPresenceRow(r)]));
+  }
+
   async put(row: PresenceRow): Promise<void> {
     await this.db.query(
       `INSERT INTO presence (${PRESENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)

@@ -25,6 +25,8 @@ export class SyncEventFormatter {
   private readonly events: EventStore;
   /** Which event each state event replaced, by room, stream ordering and event id: read for many responses at once. */
   private readonly replaced: Batch<string | null>;
+  /** The txn id each of a device's own served events was sent with, by user, device and event id. */
+  private readonly txnIds: Batch<string | null>;
 
   constructor(events: EventStore, store: SyncStore) {
     this.events = events;
@@ -36,6 +38,24 @@ export class SyncEventFormatter {
       const found = await store.replacedState(points);
       return new Map(keys.map((key, i) => [key, found.get(i) ?? null]));
     }, () => null);
+    this.txnIds = new Batch(async (keys) => {
+      const found = await events.txnIdsOfMany(keys.map((key) => {
+        const [userId, deviceId, eventId] = partsOf(key);
+        return { userId: userId as string, deviceId: deviceId as string, eventId: eventId as string };
+      }));
+      return new Map(keys.map((key) => [key, found.get(key) ?? null]));
+    }, () => null);
+  }
+
+  /** The txn ids the requesting device sent any of these (the requester's own) events with. */
+  private async txnIdsOf(userId: string, deviceId: string, eventIds: readonly string[]): Promise<Map<string, string>> {
+    const found = await Promise.all(eventIds.map((id) => this.txnIds.get(keyOf(userId, deviceId, id))));
+    const out = new Map<string, string>();
+    eventIds.forEach((id, i) => {
+      const txnId = found[i];
+      if (txnId) out.set(id, txnId);
+    });
+    return out;
   }
 
   /** For the state events among `events`: the event each replaced, where there was one. */
@@ -66,7 +86,7 @@ export class SyncEventFormatter {
     const own = unique.filter((e) => e.sender === request.userId).map((e) => e.eventId);
     const redactionIds = [...new Set(unique.map((e) => e.redactedBy).filter((id): id is string => id !== null))];
     const [txnIds, redactions, replaces] = await Promise.all([
-      this.events.txnIdsOf(request.userId, request.deviceId, own),
+      this.txnIdsOf(request.userId, request.deviceId, own),
       this.events.getEvents(redactionIds),
       this.replacedState(unique),
     ]);

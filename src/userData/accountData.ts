@@ -6,6 +6,7 @@ import { AccountDataStore, GLOBAL } from '../storage/accountData.ts';
 import type { Database, Transaction } from '../storage/database.ts';
 import type { StreamWriter } from './streamWriter.ts';
 import { userDataBadJson } from './errors.ts';
+import { Batch } from '../sync/batch.ts';
 
 export const IGNORED_USER_LIST = 'm.ignored_user_list';
 export const TAGS = 'm.tag';
@@ -24,9 +25,12 @@ export class AccountDataService {
   private readonly ignored = new Map<string, ReadonlySet<string>>();
   /** Bumped on every write of an ignored list, so a read that raced with it does not cache the old list. */
   private ignoredWrites = 0;
+  /** Ignored-user lists missing from the cache, read for many users at once (a thousand clients starting to sync). */
+  private readonly ignoredLists: Batch<JsonObject | null>;
 
   constructor(db: Database, writer: StreamWriter) {
     this.store = new AccountDataStore(db);
+    this.ignoredLists = new Batch((userIds) => this.store.getForUsers(userIds, GLOBAL, IGNORED_USER_LIST), () => null);
     this.writer = writer;
   }
 
@@ -67,7 +71,7 @@ export class AccountDataService {
     const cached = this.ignored.get(userId);
     if (cached) return cached;
     const writes = this.ignoredWrites;
-    const content = await this.store.get(userId, GLOBAL, IGNORED_USER_LIST);
+    const content = await this.ignoredLists.get(userId);
     const list = content && isJsonObject(content['ignored_users']) ? Object.keys(content['ignored_users']) : [];
     const users: ReadonlySet<string> = new Set(list);
     if (writes === this.ignoredWrites) {

@@ -45,6 +45,8 @@ export class PresenceService {
   private readonly recent = new Map<string, PresenceRow>();
   /** Presence changed for a viewer in (after, upTo], read for many viewers at once. */
   private readonly changed: Batch<PresenceRow[]>;
+  /** Each syncing user's current row, read for many users starting to sync at once. */
+  private readonly current: Batch<PresenceRow | null>;
 
   constructor(opts: { db: Database; writer: StreamWriter; shared: SharedRoomStore; users: UserStore; enabled: boolean; now: () => number }) {
     this.store = new PresenceStore(opts.db);
@@ -61,6 +63,7 @@ export class PresenceService {
       const found = await this.store.changedForViewers(ranges);
       return new Map(keys.map((key, i) => [key, found.get(i) ?? []]));
     }, () => []);
+    this.current = new Batch((userIds) => this.store.getMany(userIds), () => null);
   }
 
   /** PUT /presence/{userId}/status. */
@@ -77,7 +80,7 @@ export class PresenceService {
     const now = this.now();
     const known = this.recent.get(userId);
     if (known && known.state === presence && now - known.lastActiveTs < LAST_ACTIVE_GRANULARITY_MS && now >= known.lastActiveTs) return;
-    const current = await this.store.get(userId);
+    const current = await this.current.get(userId);
     if (current && current.state === presence) {
       if (now - current.lastActiveTs < LAST_ACTIVE_GRANULARITY_MS) return;
       // Still there: refreshed for the sweep without telling anyone. Every online user's heartbeat would otherwise
