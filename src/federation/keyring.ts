@@ -59,6 +59,8 @@ export class Keyring {
   readonly #memory = new Map<string, CachedKeys>();
   readonly #inFlight = new Map<string, Promise<void>>();
   readonly #lastFetch = new Map<string, number>();
+  /** Bumped per server whenever keys are stored, so a read that began before cannot cache what it saw. */
+  readonly #stored = new Map<string, number>();
 
   constructor(options: KeyringOptions) {
     this.#options = options;
@@ -136,6 +138,7 @@ export class Keyring {
   async #cached(serverName: string): Promise<CachedKeys> {
     const hit = this.#memory.get(serverName);
     if (hit) return hit;
+    const generation = this.#stored.get(serverName) ?? 0;
     const rows = await this.#options.store.keysOf(serverName);
     const keys = new Map<string, VerifyKey & { old: boolean }>();
     for (const row of rows) {
@@ -146,6 +149,8 @@ export class Keyring {
       }
     }
     const entry = { rows, keys };
+    // Keys stored while this read ran: answer from the read, but leave the cache to the next one.
+    if ((this.#stored.get(serverName) ?? 0) !== generation) return entry;
     if (this.#memory.size >= MEMORY_CACHE_SERVERS) this.#memory.clear();
     this.#memory.set(serverName, entry);
     return entry;
@@ -258,6 +263,7 @@ export class Keyring {
         responseJson,
       })),
     );
+    this.#stored.set(serverName, (this.#stored.get(serverName) ?? 0) + 1);
     this.#memory.delete(serverName);
     return true;
   }

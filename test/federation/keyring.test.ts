@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FederationFetcher, FederationRequest, FederationResponse } from '../../src/federation/client.ts';
 import { Keyring, type TrustedKeyServer } from '../../src/federation/keyring.ts';
-import { PostgresServerKeyStore } from '../../src/federation/serverKeyStore.ts';
+import { PostgresServerKeyStore, type ServerKeyStore } from '../../src/federation/serverKeyStore.ts';
 import type { JsonObject } from '../../src/protocol/json.ts';
 import { generateSigningKey, signJson, type SigningKey } from '../../src/protocol/signing.ts';
 import type { Database } from '../../src/storage/database.ts';
@@ -157,6 +157,34 @@ forEachBackend('keyring', (backend) => {
     net.handlers.set('remote.example', () => ok(keyDocument('remote.example', [remote], T0 + DAY)));
     const all = await Promise.all([1, 2, 3, 4].map(() => keyring.getVerifyKeys('remote.example', T0)));
     assert.ok(all.every((k) => k.has(remote.keyId)));
+    assert.equal(net.fetchesOf('remote.example'), 1);
+  });
+
+  test('a cache read that began before keys were stored does not hide them afterwards', async (t) => {
+    const db = await backend.fresh(t);
+    const net = new FakeNetwork();
+    const store = new PostgresServerKeyStore(db);
+    // The first read of the store is held back until the fetch below has stored the keys.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reads = 0;
+    const slowStore: ServerKeyStore = {
+      keysOf: async (server) => {
+        const rows = await store.keysOf(server);
+        if (reads++ === 0) await held;
+        return rows;
+      },
+      storeResponse: (keys) => store.storeResponse(keys),
+    };
+    const keyring = new Keyring({ serverName: 'us.example', signingKey: generateSigningKey('ours'), store: slowStore, fetcher: net, now: () => T0 });
+    const remote = generateSigningKey('r1');
+    net.handlers.set('remote.example', () => ok(keyDocument('remote.example', [remote], T0 + DAY)));
+    const early = keyring.getVerifyKeys('remote.example', T0);
+    const fetched = await keyring.getVerifyKeys('remote.example', T0);
+    assert.ok(fetched.has(remote.keyId));
+    release();
+    assert.ok((await early).has(remote.keyId), 'the early caller ends with the keys too');
+    assert.ok((await keyring.getVerifyKeys('remote.example', T0)).has(remote.keyId), 'and nothing stale was cached');
     assert.equal(net.fetchesOf('remote.example'), 1);
   });
 
