@@ -44,7 +44,8 @@ export interface EventBatch {
   now: number;
 }
 
-interface EventRow {
+/** An `events` row as EVENT_COLUMNS selects it. */
+export interface EventRow {
   stream_ordering: number;
   event_id: string;
   room_id: string;

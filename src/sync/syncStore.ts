@@ -2,21 +2,7 @@
 // several per room (an initial sync of a user in hundreds of rooms is a handful of round trips). Positions are
 // stream orderings of the `events` stream; every range is (after, upTo].
 import type { Queryable } from '../storage/database.ts';
-import { EVENT_COLUMNS, toStoredEvent, type StoredEvent } from '../storage/events.ts';
-
-interface EventRow {
-  stream_ordering: number;
-  event_id: string;
-  room_id: string;
-  type: string;
-  state_key: string | null;
-  sender: string;
-  depth: number;
-  origin_server_ts: number;
-  redacts: string | null;
-  redacted_by: string | null;
-  pdu: string;
-}
+import { EVENT_COLUMNS, toStoredEvent, type EventRow, type StoredEvent } from '../storage/events.ts';
 
 export interface LocalMembershipRow {
   roomId: string;
