@@ -250,7 +250,7 @@ export class RoomWriter {
     }
     for (const { job, error } of failed) job.reject(error);
     for (const { job, key } of duplicates) {
-      const inThisBatch = persisted.find((p, i) => {
+      const inThisBatch = persisted.find((_, i) => {
         const d = accepted[i]?.draft;
         return d?.txn !== undefined && txnKey(d.sender, d.txn) === key;
       });

@@ -11,7 +11,6 @@ export class DeviceListService {
   private readonly store: DeviceListStore;
   private readonly writer: StreamWriter;
   private readonly shared: SharedRoomStore;
-  private readonly db: Database;
   /**
    * Membership changes in a set of rooms between two positions: the members of a room woken by one event all ask the
    * same question at once, which is then read once.
@@ -19,7 +18,6 @@ export class DeviceListService {
   private readonly membershipChanges: Batch<MembershipChangeRow[]>;
 
   constructor(db: Database, writer: StreamWriter, shared: SharedRoomStore) {
-    this.db = db;
     this.store = new DeviceListStore(db);
     this.writer = writer;
     this.shared = shared;

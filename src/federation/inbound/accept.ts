@@ -153,7 +153,7 @@ export class RemoteEventHandler {
 
     // A prev event known only as a fetched auth event is not in the timeline: the gap is still there.
     const missingPrevs = event.prev_events.some((id) => { const k = seen.get(id); return k === undefined || k.outlier === 'outlier'; });
-    if (missingPrevs && options.fetchMissing !== false) await this.fetchMissingPrevEvents(event, v, options.origin);
+    if (missingPrevs && options.fetchMissing !== false) await this.fetchMissingPrevEvents(event, options.origin);
     const missingAuth = event.auth_events.filter((id) => !seen.has(id));
     if (missingAuth.length > 0) await this.missingAuth.fetch(event, v, options.origin, missingAuth);
 
@@ -178,7 +178,7 @@ export class RemoteEventHandler {
    * unknown), and runs what it returns (oldest first) through the same checks. A gap that remains is left: the event
    * is then checked against the state we can compute.
    */
-  private async fetchMissingPrevEvents(event: RoomEvent, v: RoomVersion, origin: string): Promise<void> {
+  private async fetchMissingPrevEvents(event: RoomEvent, origin: string): Promise<void> {
     const roomId = event.room_id;
     const extremities = (await this.events.forwardExtremities(roomId)).map((e) => e.eventId);
     let body: unknown;
