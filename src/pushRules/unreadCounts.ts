@@ -20,7 +20,10 @@ export interface UnreadCounts {
 
 /**
  * Only the newest events of a room are evaluated, so a room with more unread than this reports at most this many:
- * clients show such counts as "99+" anyway, and it bounds the work of each sync.
+ * clients show such counts as "99+" anyway, and it bounds the work of each sync. Members counted together share one
+ * read of the room's newest twice this many events they could count (PushRulesStore.unreadEvents), so one of them is
+ * evaluated on fewer than this many, although more are unread, when more than this many of that read are not theirs to
+ * count: their own messages, an ignored sender's, or another member's invite or kick.
  */
 export const MAX_EVALUATED_PER_ROOM = 500;
 

@@ -66,32 +66,61 @@ export class PushRulesStore {
    * For each question, the newest `perRoom` events of its range as PDUs, newest first, without the user's own, those of
    * ignored users and redacted ones (their content is gone); and without membership changes of others when
    * `othersMembership` is false. One statement for all the questions, answered in their order.
+   *
+   * Questions of one room and `upTo` without others' membership changes (the members one message wakes) share one read
+   * of the room's newest `2 × perRoom` events that any of them could count, each PDU parsed once and the same object
+   * handed to every question that keeps it (callers must not change it). So a user of such a group gets fewer than
+   * `perRoom` events, although they have more unread, only when more than `perRoom` of those newest events are not
+   * theirs to count (their own, an ignored sender's, another member's invite or kick).
    */
   async unreadEvents(questions: readonly UnreadQuestion[], perRoom: number): Promise<JsonObject[][]> {
     const out: JsonObject[][] = questions.map(() => []);
     if (questions.length === 0) return out;
-    const { rows } = await this.db.query<{ i: number | string; pdu: string }>(
-      `SELECT k.i, e.pdu
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::boolean[], $6::text[])
-              WITH ORDINALITY AS k(user_id, room_id, after, up_to, others, ignored, i)
+    const groups = groupQuestions(questions);
+    const { rows } = await this.db.query<UnreadRow>(
+      `SELECT g.i, e.stream_ordering, e.sender, e.type, e.state_key, e.pdu
+         FROM (SELECT room_id, after, up_to, user_id, ignored::jsonb AS ignored, others, members::jsonb AS members, lim, i
+                 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::int[])
+                      WITH ORDINALITY AS u(room_id, after, up_to, user_id, ignored, others, members, lim, i)) g
          CROSS JOIN LATERAL (
-           SELECT pdu, stream_ordering FROM events
-            WHERE room_id = k.room_id AND stream_ordering > k.after AND stream_ordering <= k.up_to
-              AND sender <> k.user_id AND redacted_by IS NULL AND NOT (k.ignored::jsonb ? sender)
-              AND (k.others OR type <> 'm.room.member' OR state_key = k.user_id)
-            ORDER BY stream_ordering DESC LIMIT $7) e
-        ORDER BY k.i, e.stream_ordering DESC`,
+           SELECT stream_ordering, sender, type, state_key, pdu FROM events
+            WHERE room_id = g.room_id AND stream_ordering > g.after AND stream_ordering <= g.up_to AND redacted_by IS NULL
+              AND (g.user_id = '' OR (sender <> g.user_id AND NOT (g.ignored ? sender)))
+              AND (g.others OR type <> 'm.room.member' OR (sender <> state_key AND g.members ? state_key))
+            ORDER BY stream_ordering DESC LIMIT g.lim) e
+        ORDER BY g.i, e.stream_ordering DESC`,
       [
-        questions.map((q) => q.userId),
-        questions.map((q) => q.roomId),
-        questions.map((q) => q.after),
-        questions.map((q) => q.upTo),
-        questions.map((q) => q.othersMembership),
-        questions.map((q) => JSON.stringify(q.ignored)),
-        perRoom,
+        groups.map((g) => g.roomId),
+        groups.map((g) => g.after),
+        groups.map((g) => g.upTo),
+        groups.map((g) => g.userId),
+        groups.map((g) => JSON.stringify(g.ignored)),
+        groups.map((g) => g.othersMembership),
+        // An object, whose keys `?` finds by binary search, rather than an array it scans.
+        groups.map((g) => JSON.stringify(Object.fromEntries(g.asked.map((i) => [questions[i]?.userId, 1])))),
+        groups.map((g) => (g.asked.length > 1 ? 2 * perRoom : perRoom)),
       ],
     );
-    for (const r of rows) out[Number(r.i) - 1]?.push(JSON.parse(r.pdu) as JsonObject);
+    const byGroup: UnreadRow[][] = groups.map(() => []);
+    for (const r of rows) byGroup[Number(r.i) - 1]?.push(r);
+    for (const [n, group] of groups.entries()) {
+      const candidates = byGroup[n] ?? [];
+      // Parsed when first kept, once for all the questions that keep it.
+      const parsed: (JsonObject | undefined)[] = [];
+      for (const i of group.asked) {
+        const q = questions[i];
+        const events = out[i];
+        if (!q || !events) continue;
+        const ignored = new Set(q.ignored);
+        for (const [k, c] of candidates.entries()) {
+          // Newest first: the rest are before this question's range.
+          if (Number(c.stream_ordering) <= q.after || events.length >= perRoom) break;
+          if (c.sender === q.userId || ignored.has(c.sender)) continue;
+          if (c.type === 'm.room.member' && !q.othersMembership && c.state_key !== q.userId) continue;
+          events.push((parsed[k] ??= JSON.parse(c.pdu) as JsonObject));
+        }
+      }
+    }
     return out;
   }
 
@@ -147,4 +176,51 @@ export class PushRulesStore {
     const { rows } = await this.db.query<{ max: number | string | null }>('SELECT max(stream_id) AS max FROM push_rules');
     return Number(rows[0]?.max ?? 0);
   }
+}
+
+interface UnreadRow {
+  i: number | string;
+  stream_ordering: number | string;
+  sender: string;
+  type: string;
+  state_key: string | null;
+  pdu: string;
+}
+
+/** One read of a room's events: for one question, or shared by several (see PushRulesStore.unreadEvents). */
+interface UnreadGroup {
+  roomId: string;
+  after: number;
+  upTo: number;
+  /** The one asker whose own and ignored senders' events the read leaves out; '' when shared. */
+  userId: string;
+  ignored: readonly string[];
+  othersMembership: boolean;
+  /** Indexes of the questions this read answers. */
+  asked: number[];
+}
+
+function groupQuestions(questions: readonly UnreadQuestion[]): UnreadGroup[] {
+  const groups: UnreadGroup[] = [];
+  const shared = new Map<string, UnreadGroup>();
+  for (const [i, q] of questions.entries()) {
+    const alone = { roomId: q.roomId, after: q.after, upTo: q.upTo, userId: q.userId, ignored: q.ignored, othersMembership: q.othersMembership, asked: [i] };
+    // Someone whose rules read others' membership changes would pull every member event of the room into the read.
+    if (q.othersMembership) {
+      groups.push(alone);
+      continue;
+    }
+    const key = `${q.roomId}\u0000${q.upTo}`;
+    const group = shared.get(key);
+    if (!group) {
+      shared.set(key, alone);
+      groups.push(alone);
+    } else {
+      group.after = Math.min(group.after, q.after);
+      group.userId = '';
+      group.ignored = [];
+      group.asked.push(i);
+    }
+  }
+  return groups;
 }
