@@ -127,6 +127,28 @@ test('large bodies both ways (8 MiB up, 8 MiB down, over many socket reads)', as
   assert.equal(res.body, big);
 });
 
+test('connections reading at the same time each get their own bytes', async (t) => {
+  const base = await listen(
+    t,
+    http.createServer((req, res) => {
+      const letter = (req.url as string).slice(1);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      // Chunked, in pieces, so the connections' reads interleave.
+      let left = 16;
+      const piece = letter.repeat(64 * 1024);
+      const next = () => (left-- > 0 ? res.write(piece, () => setImmediate(next)) : res.end());
+      next();
+    }),
+  );
+  const letters = ['a', 'b', 'c', 'd', 'e'];
+  const clients = letters.map(() => new HttpConnection(base));
+  t.after(() => clients.forEach((c) => c.close()));
+  for (let round = 0; round < 2; round++) {
+    const bodies = await Promise.all(clients.map((c, i) => c.request('GET', `/${letters[i]}`)));
+    bodies.forEach((res, i) => assert.equal(res.body, (letters[i] as string).repeat(16 * 64 * 1024), `connection ${i}`));
+  }
+});
+
 test('transfer-encoding: chunked responses (written in pieces, with and without trailers)', async (t) => {
   const base = await listen(
     t,
