@@ -1,7 +1,8 @@
 // A minimal HTTP/1.1 keep-alive client over one TCP socket, for the benchmarks' load generators. They run on the same
 // cores as the server and PostgreSQL, so every microsecond they spend is taken from the system under test; like wrk
 // or autocannon, this writes each request straight to a kept-alive socket and parses the answer itself, where
-// node:http (agents, IncomingMessage streams) and fetch (undici, web streams) cost several times more per request.
+// node:http (agents, IncomingMessage streams) and fetch (undici, web streams) cost several times more per request
+// (measured in a worker thread, responses arriving one at a time: about 45 µs of CPU here, 165 node:http, 340 fetch).
 // One request in flight per connection (no pipelining), so a response never shares the socket with the next one.
 import net from 'node:net';
 

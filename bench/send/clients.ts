@@ -1,10 +1,10 @@
 // The load generator for bench/send.ts, run in a worker thread so that the clients' HTTP work does not share the
 // server's event loop: `clients` senders, each PUTting its next message as soon as the previous one is answered.
-// It uses node:http with one kept-alive connection per client rather than fetch(): on these shared 2 cores the
-// load generator competes with the server and PostgreSQL for CPU, and fetch's streams cost more per request than
-// the server's whole handling of it.
-import http from 'node:http';
+// The worker still shares the machine's CPU with the server and PostgreSQL, so every microsecond it spends per
+// request is taken from the system under test: each client writes its requests straight to its own kept-alive TCP
+// socket (bench/lib/httpClient.ts) rather than going through node:http or fetch, which cost several times more.
 import { parentPort, workerData } from 'node:worker_threads';
+import { HttpConnection } from '../lib/httpClient.ts';
 
 interface Job {
   base: string;
@@ -19,38 +19,23 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-function put(agent: http.Agent, url: URL, token: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: 'PUT', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 const job = workerData as Job;
+const sendPath = `${new URL(job.base).pathname}/rooms/${job.roomId}/send/m.room.message/${job.txnPrefix}`;
 const latencies: number[] = [];
 let txn = 0;
 const started = process.hrtime.bigint();
 await Promise.all(
   job.tokens.map(async (token) => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const connection = new HttpConnection(job.base);
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     for (let i = 0; i < job.perClient; i++) {
       const t0 = process.hrtime.bigint();
       const n = ++txn;
-      const res = await put(agent, new URL(`${job.base}/rooms/${job.roomId}/send/m.room.message/${job.txnPrefix}${n}`), token, JSON.stringify({ msgtype: 'm.text', body: `message ${n}` }));
-      if (res.status !== 200) throw new Error(`send: ${res.status} ${res.text}`);
+      const res = await connection.request('PUT', `${sendPath}${n}`, headers, `{"msgtype":"m.text","body":"message ${n}"}`);
+      if (res.status !== 200 || !res.body.includes('"event_id"')) throw new Error(`send: ${res.status} ${res.body.slice(0, 300)}`);
       latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    agent.destroy();
+    connection.close();
   }),
 );
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
