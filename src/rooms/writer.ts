@@ -5,9 +5,12 @@
 // transaction with its state and stream positions, and only then are the callers answered and the supervisor told.
 //
 // One room's events are created strictly one after another (the queue), different rooms in parallel, with no global
-// lock. Batching is what makes one busy room fast: while a transaction commits, the next requests wait and then
-// share the next transaction. The current state of a room is cached in memory after first use; the cache is only
-// changed after a commit and dropped when a batch fails. (This assumes a single writer process per room.)
+// lock. Batching is what makes one busy room fast: while a batch commits, the requests that arrive are built on top
+// of it (its state changes and its last event as their base) into the next batch, which goes to the database the
+// moment the first has committed; if the first fails instead, what was built on it is void and built again. At most
+// one batch of a room is in the database at a time, so each is written on committed extremities. The current state
+// of a room is cached in memory after first use; the cache is only changed after a commit and dropped when a batch
+// fails. (This assumes a single writer process per room.)
 import { randomBytes } from 'node:crypto';
 import { authTypesForEvent, checkAuth } from '../protocol/authRules.ts';
 import { encodeBase64 } from '../protocol/base64.ts';
@@ -80,6 +83,8 @@ interface RoomQueue {
   running: boolean;
   /** Remote events' writes (submitRemote), each run alone between local batches. */
   remote?: (() => Promise<void>)[];
+  /** Set while a batch commits: tells the drain that a job arrived, to be built on top of that batch. */
+  arrived?: () => void;
 }
 
 /** What a remote write gets from the writer: ids on the `events` stream and who must hear of them. */
@@ -132,6 +137,7 @@ export class RoomWriter {
       // PostgreSQL, so writing these answers (a socket write each) overlaps its commit instead of delaying it.
       queue.jobs.push({ draft, resolve: (value) => setImmediate(resolve, value), reject });
       if (!queue.running) void this.drain(roomId, queue);
+      else queue.arrived?.();
     });
   }
 
@@ -166,14 +172,35 @@ export class RoomWriter {
   private async drain(roomId: string, queue: RoomQueue): Promise<void> {
     queue.running = true;
     try {
-      while (queue.jobs.length > 0 || (queue.remote?.length ?? 0) > 0) {
-        const remote = queue.remote?.shift();
+      // A batch built on top of the one in flight while it committed; sent as soon as that one has committed.
+      let next: Prepared | null = null;
+      while (next !== null || queue.jobs.length > 0 || (queue.remote?.length ?? 0) > 0) {
+        const remote = next === null ? queue.remote?.shift() : undefined;
         if (remote) {
           await remote();
           continue;
         }
-        const jobs = queue.jobs.splice(0, MAX_BATCH);
-        await this.runBatch(roomId, jobs);
+        let current = next;
+        next = null;
+        if (current === null) {
+          const jobs = queue.jobs.splice(0, MAX_BATCH);
+          let cache: RoomCache;
+          try {
+            cache = await this.loadCache(roomId);
+          } catch (error) {
+            for (const job of jobs) job.reject(error);
+            continue;
+          }
+          current = this.prepare(roomId, cache, jobs, null, null);
+        }
+        const committing = this.commit(current);
+        next = await this.buildWhileCommitting(roomId, queue, current, committing);
+        const outcome = await committing;
+        if (outcome === 'committed') continue;
+        // What was built on top of a batch that did not commit is void: its jobs go back first in line.
+        if (next !== null) queue.jobs.unshift(...next.jobs);
+        next = null;
+        if (outcome === 'duplicate txn') await this.retryWithKnownTxns(roomId, current.jobs);
       }
     } finally {
       queue.running = false;
@@ -182,86 +209,130 @@ export class RoomWriter {
     }
   }
 
-  private async runBatch(roomId: string, jobs: Job[]): Promise<void> {
-    // Optimistically, no txn id of the batch was used before: the batch statement itself checks that (every txn row
-    // must be new, else the statement fails and nothing is written), which saves a lookup round trip per batch. Only
-    // when it fails are the txn ids looked up and the batch built again without the repeats.
-    const first = await this.attempt(roomId, jobs, null);
-    if (first !== 'duplicate txn') return;
+  /**
+   * While `current` commits, builds the jobs that arrive on top of it (its state changes and its last event as
+   * their base), so that the next batch goes to the database the moment `current` has committed instead of being
+   * built only then. Returns that batch, or null if nothing arrived.
+   */
+  private async buildWhileCommitting(roomId: string, queue: RoomQueue, current: Prepared, committing: Promise<Outcome>): Promise<Prepared | null> {
+    let next: Prepared | null = null;
+    const settled = committing.then(() => 'settled' as const);
+    for (;;) {
+      const room = MAX_BATCH - (next?.jobs.length ?? 0);
+      // Remote writes waiting stop the building ahead, so that a steady flow of local sends cannot starve them.
+      if (queue.jobs.length > 0 && room > 0 && (queue.remote?.length ?? 0) === 0) {
+        next = this.prepare(roomId, current.cache, queue.jobs.splice(0, room), null, next ?? current);
+        continue;
+      }
+      const arrived = new Promise<'arrived'>((resolve) => (queue.arrived = () => resolve('arrived')));
+      const which = await Promise.race([settled, arrived]);
+      queue.arrived = undefined;
+      if (which === 'settled') return next;
+    }
+  }
+
+  /**
+   * The rare second attempt of a batch whose statement found a txn id already used (a client retrying while its
+   * first request was being written): the used ids are looked up and the batch is built again without them.
+   */
+  private async retryWithKnownTxns(roomId: string, jobs: readonly Job[]): Promise<void> {
     let earlier: Map<string, string>;
+    let cache: RoomCache;
     try {
       earlier = await this.events.eventIdsForTxns(
         jobs.filter((j) => j.draft.txn).map((j) => ({ userId: j.draft.sender, deviceId: j.draft.txn?.deviceId ?? '', txnId: j.draft.txn?.txnId ?? '' })),
       );
+      cache = await this.loadCache(roomId);
     } catch (error) {
       for (const job of jobs) job.reject(error);
       return;
     }
-    const second = await this.attempt(roomId, jobs, earlier);
-    if (second === 'duplicate txn') {
+    const outcome = await this.commit(this.prepare(roomId, cache, jobs, earlier, null));
+    if (outcome === 'duplicate txn') {
       for (const job of jobs) job.reject(new Error('a transaction id was used again while its batch was being written'));
     }
   }
 
-  /** Builds and stores one batch; `earlier` holds txn ids known to be used (null: assume none). */
-  private async attempt(roomId: string, jobs: Job[], earlier: Map<string, string> | null): Promise<'done' | 'duplicate txn'> {
-    let cache: RoomCache;
-    try {
-      cache = await this.loadCache(roomId);
-    } catch (error) {
-      for (const job of jobs) job.reject(error);
-      return 'done';
-    }
+  /**
+   * Builds jobs into a batch on the cached state, or on top of `base` (a batch not yet committed, or the batch being
+   * extended). `earlier` holds txn ids known to be used (null: assume none; the batch statement checks).
+   */
+  private prepare(roomId: string, cache: RoomCache, jobs: readonly Job[], earlier: Map<string, string> | null, base: Prepared | null): Prepared {
+    // `base` not yet sent is extended; one being stored is built upon.
+    const prior = base?.sent ? base : null;
+    const batch: Prepared = base && !base.sent ? base : {
+      roomId,
+      cache,
+      jobs: [],
+      built: [],
+      accepted: [],
+      overlay: new Map(),
+      prior,
+      extremities: prior ? (prior.built.length > 0 ? [(prior.built.at(-1) as Built).event] : prior.extremities) : cache.extremities,
+      duplicates: [],
+      failed: [],
+      keys: new Set(),
+      earlier,
+      stored: new Map(),
+      sent: false,
+    };
+    const lookup: StateLookup = { get: (key) => batch.overlay.get(key) ?? batch.prior?.overlay.get(key) };
     const now = this.opts.now();
-    const overlay = new Map<StateKey, RoomEvent>();
-    const built: Built[] = [];
-    const accepted: Job[] = [];
-    const duplicates: { job: Job; key: string }[] = [];
-    const inBatch = new Set<string>();
-    const failed: { job: Job; error: unknown }[] = [];
     for (const job of jobs) {
+      batch.jobs.push(job);
       const txn = job.draft.txn;
       const key = txn ? txnKey(job.draft.sender, txn) : undefined;
-      if (key !== undefined && (earlier?.has(key) || inBatch.has(key))) {
-        duplicates.push({ job, key });
+      if (key !== undefined && (earlier?.has(key) || batch.keys.has(key) || batch.prior?.keys.has(key))) {
+        batch.duplicates.push({ job, key });
         continue;
       }
       try {
-        const working: RoomCache = { ...cache, extremities: built.length > 0 ? [(built.at(-1) as Built).event] : cache.extremities };
-        const b = this.build(roomId, working, job.draft, overlay, now);
-        built.push(b);
-        accepted.push(job);
-        if (key !== undefined) inBatch.add(key);
-        if (b.event.state_key !== undefined) overlay.set(stateKey(b.event.type, b.event.state_key), b.event);
+        const working: RoomCache = { ...cache, extremities: batch.built.length > 0 ? [(batch.built.at(-1) as Built).event] : batch.extremities };
+        const b = this.build(roomId, working, job.draft, lookup, now);
+        batch.built.push(b);
+        batch.accepted.push(job);
+        if (key !== undefined) batch.keys.add(key);
+        if (b.event.state_key !== undefined) batch.overlay.set(stateKey(b.event.type, b.event.state_key), b.event);
       } catch (error) {
-        failed.push({ job, error });
+        batch.failed.push({ job, error });
       }
     }
-    let persisted: PersistedEvent[] = [];
-    if (built.length > 0) {
+    return batch;
+  }
+
+  /** Stores a prepared batch and answers its callers; never rejects (a failure is the outcome or the callers' error). */
+  private async commit(batch: Prepared): Promise<Outcome> {
+    batch.sent = true;
+    const { roomId } = batch;
+    if (batch.built.length > 0) {
+      let persisted: PersistedEvent[];
       try {
-        persisted = await this.persist(roomId, built, cache, overlay);
+        persisted = await this.persist(roomId, batch.built, batch.cache, batch.overlay);
       } catch (error) {
-        if (error instanceof DuplicateTxnError && earlier === null) return 'duplicate txn';
-        for (const job of jobs) job.reject(error);
-        return 'done';
+        if (error instanceof DuplicateTxnError && batch.earlier === null) return 'duplicate txn';
+        for (const job of batch.jobs) job.reject(error);
+        return 'failed';
       }
-      persisted.forEach((p, i) => accepted[i]?.resolve(p));
-    }
-    for (const { job, error } of failed) job.reject(error);
-    for (const { job, key } of duplicates) {
-      const inThisBatch = persisted.find((_, i) => {
-        const d = accepted[i]?.draft;
-        return d?.txn !== undefined && txnKey(d.sender, d.txn) === key;
+      persisted.forEach((p, i) => {
+        const job = batch.accepted[i] as Job;
+        const txn = job.draft.txn;
+        if (txn) batch.stored.set(txnKey(job.draft.sender, txn), p);
+        job.resolve(p);
       });
-      const eventId = inThisBatch?.eventId ?? earlier?.get(key);
+    }
+    for (const { job, error } of batch.failed) job.reject(error);
+    for (const { job, key } of batch.duplicates) {
+      const same = batch.stored.get(key) ?? batch.prior?.stored.get(key);
+      const eventId = same?.eventId ?? batch.earlier?.get(key);
       if (eventId === undefined) {
         job.reject(new Error('transaction id lookup lost its event'));
         continue;
       }
-      job.resolve({ eventId, roomId, streamOrdering: inThisBatch?.streamOrdering ?? 0, pdu: inThisBatch?.pdu ?? {}, deduplicated: true });
+      job.resolve({ eventId, roomId, streamOrdering: same?.streamOrdering ?? 0, pdu: same?.pdu ?? {}, deduplicated: true });
     }
-    return 'done';
+    // Only the batch built on this one looks back at it, and it is stored or void by the time the next is built.
+    batch.prior = null;
+    return 'committed';
   }
 
   private async loadCache(roomId: string): Promise<RoomCache> {
@@ -293,7 +364,7 @@ export class RoomWriter {
   }
 
   /** Builds, signs and authorises one event against the cached state with the batch's own changes on top. */
-  private build(roomId: string, cache: RoomCache, draft: EventDraft, overlay: ReadonlyMap<StateKey, RoomEvent>, now: number): Built {
+  private build(roomId: string, cache: RoomCache, draft: EventDraft, overlay: StateLookup, now: number): Built {
     const v = cache.version;
     const lookup = (type: string, key: string) => overlay.get(stateKey(type, key)) ?? cache.state.get(stateKey(type, key));
     const selectable = { type: draft.type, sender: draft.sender, content: draft.content, ...(draft.stateKey !== undefined ? { state_key: draft.stateKey } : {}) };
@@ -451,6 +522,37 @@ interface Built {
   draft: EventDraft;
   replacesState: string | null;
 }
+
+/** A batch of one room's jobs, built and not yet stored. */
+interface Prepared {
+  roomId: string;
+  /** The cache it was built on (a batch on top of another shares its cache). */
+  cache: RoomCache;
+  /** Every job of the batch, in the order they came. */
+  jobs: Job[];
+  built: Built[];
+  /** The jobs whose events are `built`, index for index. */
+  accepted: Job[];
+  /** The state this batch's events change. */
+  overlay: Map<StateKey, RoomEvent>;
+  /** The batch this one was built on while that one was being stored (its state changes and events come first). */
+  prior: Prepared | null;
+  /** The prev_events of the batch's first event. */
+  extremities: RoomEvent[];
+  duplicates: { job: Job; key: string }[];
+  failed: { job: Job; error: unknown }[];
+  /** The txn keys of `built`. */
+  keys: Set<string>;
+  /** Txn ids known to be used already (null: assumed none, which the batch statement checks). */
+  earlier: Map<string, string> | null;
+  /** What was stored, by txn key (filled on commit; a later batch's repeat of one of these txn ids is answered from it). */
+  stored: Map<string, PersistedEvent>;
+  sent: boolean;
+}
+
+type Outcome = 'committed' | 'duplicate txn' | 'failed';
+
+type StateLookup = Pick<ReadonlyMap<StateKey, RoomEvent>, 'get'>;
 
 function txnKey(userId: string, txn: { deviceId: string; txnId: string }): string {
   return `${userId}\u0000${txn.deviceId}\u0000${txn.txnId}`;
