@@ -151,6 +151,20 @@ export function matchesRoom(filter: { rooms?: string[]; not_rooms?: string[] } |
   return true;
 }
 
+/**
+ * True when the filter lets no event through whatever the events are: `types` is [], a `not_types` pattern is only
+ * `*`s, `limit` is 0, or (for room events) `rooms` is []. A long poll need not wake for a stream only such a filter reads.
+ */
+export function excludesEveryEvent(filter: EventFilter | RoomEventFilter | undefined): boolean {
+  if (!filter) return false;
+  return (
+    filter.limit === 0 ||
+    filter.types?.length === 0 ||
+    (filter.not_types?.some((p) => /^\*+$/.test(p)) ?? false) ||
+    (filter as RoomEventFilter).rooms?.length === 0
+  );
+}
+
 /** The events that pass, at most `limit` of them (the newest, for a list in chronological order). */
 export function applyEventFilter<T extends Filterable>(filter: EventFilter | undefined, events: readonly T[]): T[] {
   const passing = events.filter((e) => matchesEventFilter(filter, e));

@@ -16,7 +16,7 @@ import type { Database } from '../storage/database.ts';
 import { EventStore, type StoredEvent } from '../storage/events.ts';
 import { STREAM_NAMES, type StreamName } from '../streams/names.ts';
 import { StreamToken } from '../streams/token.ts';
-import { filterJsonEvents, matchesEventFilter, matchesRoom, type Filter } from './filter.ts';
+import { excludesEveryEvent, filterJsonEvents, matchesEventFilter, matchesRoom, type Filter } from './filter.ts';
 import { SyncEventFormatter } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { classifyRoom, mergeHistory, type ClassifiedRoom } from './memberships.ts';
@@ -51,10 +51,16 @@ export interface SyncServiceOptions {
   userData: SyncUserData;
   now(): number;
   /**
-   * How many responses are computed at once (default 64; measured against 8 and 256 in BENCHMARKS.md "sync"). Their
-   * reads are batched across responses (./reads.ts), so this bounds memory and batch sizes more than connections.
+   * How many incremental responses (`since` given, not full_state) are computed at once (default 1,024): a thousand
+   * members woken by one message go in one wave, and as their reads are batched across responses (./reads.ts) a wider
+   * wave makes batches bigger, not statements more (BENCHMARKS.md "sync").
    */
-  concurrency?: number;
+  incrementalConcurrency?: number;
+  /**
+   * How many initial syncs and full_state responses are computed at once (default 8): each can read thousands of state
+   * events, so this bounds their memory; they have their own limiter so they never hold back the incremental ones.
+   */
+  initialConcurrency?: number;
 }
 
 export interface SyncResult {
@@ -77,12 +83,14 @@ export class SyncService {
   private readonly notifier: Notifier;
   private readonly userData: SyncUserData;
   private readonly now: () => number;
-  private readonly limiter: Limiter;
+  private readonly incremental: Limiter;
+  private readonly initial: Limiter;
   private readonly unread: UnreadCounter;
 
   constructor(opts: SyncServiceOptions) {
     this.unread = new UnreadCounter(opts.db);
-    this.limiter = new Limiter(opts.concurrency ?? 64);
+    this.incremental = new Limiter(opts.incrementalConcurrency ?? 1024);
+    this.initial = new Limiter(opts.initialConcurrency ?? 8);
     this.events = new EventStore(opts.db);
     this.store = new SyncStore(opts.db);
     this.reads = new SyncReads(this.store);
@@ -94,21 +102,45 @@ export class SyncService {
 
   /**
    * Answers at once on an initial sync, with full_state, when there is something new, or when the timeout is 0;
-   * otherwise waits until something concerning the user happens (then recomputes) or the timeout passes.
+   * otherwise waits until something concerning the user happens (then recomputes, unless only streams the filter shows
+   * nothing of moved) or the timeout passes.
    */
   async sync(request: SyncRequest, signal?: AbortSignal): Promise<SyncResult> {
     await this.userData.syncing(request.userId, request.setPresence);
     const deadline = this.now() + request.timeoutMs;
+    const hidden = hiddenStreams(request.filter);
+    let to = this.currentToken(request);
+    let result = await this.respond(request, to);
+    // The token the wait starts from: past `to` when wake-ups by hidden streams alone were skipped.
+    let waitFrom = to;
     for (;;) {
-      const to = request.since ? this.notifier.currentToken().max(request.since) : this.notifier.currentToken();
-      // A token no stream has moved past needs no room query, so it does not queue behind responses that do.
-      const nothingMoved = request.since !== undefined && !request.fullState && !to.isAfter(request.since);
-      const result = nothingMoved ? await this.withoutRooms(request, to) : await this.limiter.run(() => this.compute(request, to));
       const remaining = deadline - this.now();
-      if (!request.since || request.fullState || !result.empty || remaining <= 0 || signal?.aborted) return result;
-      const waited = await this.notifier.waitForEvents(request.userId, to, remaining, signal);
-      if (waited.reason !== 'advanced') return result;
+      if (!request.since || request.fullState || !result.empty || remaining <= 0 || signal?.aborted) return skippedPast(result, to, waitFrom);
+      const waited = await this.notifier.waitForEvents(request.userId, waitFrom, remaining, signal);
+      if (waited.reason !== 'advanced') return skippedPast(result, to, waitFrom);
+      const next = this.currentToken(request);
+      // Computing again would find the same empty response (a thousand members woken by each one coming online,
+      // with presence filtered out): wait on from here instead.
+      if (onlyMoved(hidden, waitFrom, next)) {
+        waitFrom = next;
+        continue;
+      }
+      to = next;
+      waitFrom = next;
+      result = await this.respond(request, to);
     }
+  }
+
+  private currentToken(request: SyncRequest): StreamToken {
+    return request.since ? this.notifier.currentToken().max(request.since) : this.notifier.currentToken();
+  }
+
+  /** The response up to `to`, computed in the limiter its kind belongs to. */
+  private respond(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
+    if (request.since === undefined || request.fullState) return this.initial.run(() => this.compute(request, to));
+    // A token no stream has moved past needs no room query, so it does not queue behind responses that do.
+    if (!to.isAfter(request.since)) return this.withoutRooms(request, to);
+    return this.incremental.run(() => this.compute(request, to));
   }
 
   /** The response between request.since and `to`. */
@@ -375,6 +407,41 @@ export class SyncService {
     }
     return { invite, knock };
   }
+}
+
+/**
+ * Streams the filter shows nothing of: presence when its presence filter lets no event through; typing and receipts
+ * when the ephemeral filter (or the room filter) lets none through, since they reach a response only as rooms'
+ * ephemeral events (read receipts also feed unread counts, but those come only with a room included for another reason,
+ * and that reason is another stream moving).
+ */
+function hiddenStreams(filter: Filter): ReadonlySet<StreamName> {
+  const hidden = new Set<StreamName>();
+  if (excludesEveryEvent(filter.presence)) hidden.add('presence');
+  if (excludesEveryEvent(filter.room?.ephemeral) || filter.room?.rooms?.length === 0) {
+    hidden.add('typing');
+    hidden.add('receipts');
+  }
+  return hidden;
+}
+
+/** True when every stream ahead in `to` compared with `from` is hidden (or none is). */
+function onlyMoved(hidden: ReadonlySet<StreamName>, from: StreamToken, to: StreamToken): boolean {
+  return STREAM_NAMES.every((stream) => hidden.has(stream) || to.get(stream) <= from.get(stream));
+}
+
+/**
+ * The (empty) result computed up to `computedTo`, its next_batch moved on to `waitedFrom` on the hidden streams skipped
+ * since, so that the client's next long poll does not wake for them again. Only those streams: next_batch may be behind
+ * `computedTo` on others on purpose (to-device pages).
+ */
+function skippedPast(result: SyncResult, computedTo: StreamToken, waitedFrom: StreamToken): SyncResult {
+  if (waitedFrom === computedTo) return result;
+  let nextBatch = result.nextBatch;
+  for (const stream of STREAM_NAMES) {
+    if (waitedFrom.get(stream) > computedTo.get(stream)) nextBatch = nextBatch.advance(stream, waitedFrom.get(stream));
+  }
+  return { ...result, body: { ...result.body, next_batch: nextBatch.toString() }, nextBatch };
 }
 
 /** Streams whose facts never appear in a room section (nor add or drop a room): presence, to-device, device lists. */

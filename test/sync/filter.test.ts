@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   InvalidFilterError,
+  excludesEveryEvent,
   filterJsonEvents,
   matchesEventFilter,
   matchesPattern,
@@ -79,4 +80,14 @@ test('event_fields: dot-separated paths, escaped dots and backslashes, missing f
   });
   assert.equal(pickEventFields(event, undefined), event);
   assert.equal(pickEventFields(event, []), event);
+});
+
+test('excludesEveryEvent: only filters that let no event at all through', () => {
+  for (const filter of [{ not_types: ['*'] }, { not_types: ['m.presence', '**'] }, { types: [] }, { limit: 0 }, { rooms: [] }]) {
+    assert.equal(excludesEveryEvent(filter), true, JSON.stringify(filter));
+    assert.deepEqual(filterJsonEvents(filter, [{ type: 'm.presence', sender: '@a:hs', content: {} }, { type: 'x', content: {} }], '!r:hs'), []);
+  }
+  for (const filter of [undefined, {}, { not_types: ['m.*'] }, { types: ['*'] }, { limit: 1 }, { senders: [] }, { not_rooms: ['!r:hs'] }]) {
+    assert.equal(excludesEveryEvent(filter), false, JSON.stringify(filter));
+  }
 });
