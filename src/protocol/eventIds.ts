@@ -21,7 +21,12 @@ export function computeEventId(pdu: JsonObject, version: RoomVersion): string {
     return id;
   }
   const { event_id: _id, ...rest } = pdu;
-  const hash = computeReferenceHash(rest, version);
+  return eventIdFromReferenceHash(computeReferenceHash(rest, version), version);
+}
+
+/** The event id of a v3+ event with this reference hash. */
+export function eventIdFromReferenceHash(hash: Uint8Array, version: RoomVersion): string {
+  if (version.eventFormat === 1) throw new Error('room versions 1–2 do not derive event ids from the reference hash');
   return '$' + (version.eventFormat === 2 ? encodeBase64(hash) : encodeBase64Url(hash));
 }
 

@@ -1,6 +1,8 @@
 // PDUs as a server handles them: signing its own events (content hash, then a signature over the redacted event),
 // checking a received event's signatures and content hash, and normalising a PDU of any format into a `RoomEvent`.
-import { contentHashBase64, checkContentHash } from './hashes.ts';
+import type { Buffer } from 'node:buffer';
+import { canonicalJsonBytes } from './canonicalJson.ts';
+import { contentHashBase64, checkContentHash, sha256 } from './hashes.ts';
 import { computeEventId, eventIdToRoomId } from './eventIds.ts';
 import { validatePdu } from './eventFormat.ts';
 import type { RoomEvent } from './events.ts';
@@ -11,7 +13,7 @@ import { redactEvent } from './redaction.ts';
 import type { RoomVersion } from './roomVersions.ts';
 import { getRoomVersion } from './roomVersions.ts';
 import type { ServerVerifyKeys, SignatureCheck, SigningKey } from './signing.ts';
-import { checkJsonSignature, signJson } from './signing.ts';
+import { checkJsonSignature, signBytes, signJson } from './signing.ts';
 
 /** A PDU that does not match its room version's event format. */
 export class InvalidPduError extends Error {
@@ -42,6 +44,22 @@ export function signEvent(pdu: JsonObject, version: RoomVersion | string, server
   const hashed: JsonObject = { ...pdu, hashes };
   const signed = signJson(redactEvent(hashed, v), serverName, key, { strict });
   return { ...hashed, signatures: signed['signatures'] as JsonValue };
+}
+
+/**
+ * signEvent for an event this server is creating (no `signatures`, `unsigned` or `age_ts` yet; from v3 no `event_id`),
+ * with its reference hash: the redacted event the signature covers is then exactly what the reference hash covers
+ * (the event id from v3, the prev/auth reference in v1–v2), so it is redacted and encoded once instead of twice.
+ */
+export function signNewEvent(pdu: JsonObject, version: RoomVersion, serverName: string, key: SigningKey): { signed: JsonObject; referenceHash: Buffer } {
+  if ('signatures' in pdu || 'unsigned' in pdu || 'age_ts' in pdu || (version.eventFormat !== 1 && 'event_id' in pdu)) {
+    throw new Error('signNewEvent takes an event that is not signed yet');
+  }
+  const strict = version.strictCanonicalJson;
+  const hashed: JsonObject = { ...pdu, hashes: { sha256: contentHashBase64(pdu, strict) } };
+  const bytes = canonicalJsonBytes(redactEvent(hashed, version), { strict });
+  const signed: JsonObject = { ...hashed, signatures: { [serverName]: { [key.keyId]: signBytes(key, bytes) } } };
+  return { signed, referenceHash: sha256(bytes) };
 }
 
 /**

@@ -16,12 +16,12 @@ import { authTypesForEvent, checkAuth } from '../protocol/authRules.ts';
 import { encodeBase64 } from '../protocol/base64.ts';
 import { CanonicalJsonError } from '../protocol/canonicalJson.ts';
 import { MAX_PDU_BYTES, sizeLimitProblem } from '../protocol/eventFormat.ts';
-import { computeEventId } from '../protocol/eventIds.ts';
+import { eventIdFromReferenceHash } from '../protocol/eventIds.ts';
 import type { RoomEvent, StateKey } from '../protocol/events.ts';
 import { stateKey } from '../protocol/events.ts';
 import { computeReferenceHash } from '../protocol/hashes.ts';
 import type { JsonObject, JsonValue } from '../protocol/json.ts';
-import { signEvent, toRoomEvent } from '../protocol/pdu.ts';
+import { signNewEvent, toRoomEvent } from '../protocol/pdu.ts';
 import type { RoomVersion } from '../protocol/roomVersions.ts';
 import { getRoomVersion } from '../protocol/roomVersions.ts';
 import type { SigningKey } from '../protocol/signing.ts';
@@ -397,8 +397,9 @@ export class RoomWriter {
       throw eventTooLarge(`the event content alone is more than ${MAX_PDU_BYTES} bytes`);
     }
     let signed: JsonObject;
+    let referenceHash: Buffer;
     try {
-      signed = signEvent(pdu, v, this.opts.serverName, this.opts.signingKey);
+      ({ signed, referenceHash } = signNewEvent(pdu, v, this.opts.serverName, this.opts.signingKey));
     } catch (error) {
       // Numbers the room version's canonical JSON cannot encode (floats, out-of-range integers from v6).
       if (error instanceof CanonicalJsonError) throw roomBadJson(`the event is not canonical JSON: ${error.message}`);
@@ -406,7 +407,14 @@ export class RoomWriter {
     }
     const problem = sizeLimitProblem(signed, v.strictCanonicalJson);
     if (problem !== undefined) throw sizeError(problem);
-    const eventId = computeEventId(signed, v);
+    let eventId: string;
+    if (v.eventFormat === 1) {
+      eventId = pdu['event_id'] as string;
+      // The next event refers to this one by its reference hash.
+      cache.referenceHashes.set(eventId, encodeBase64(referenceHash));
+    } else {
+      eventId = eventIdFromReferenceHash(referenceHash, v);
+    }
     const event = toRoomEvent(signed, v, { validate: false, eventId });
 
     const result = checkAuth(event, lookup, v);

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeCanonicalJson } from '../../src/protocol/canonicalJson.ts';
-import { computeEventId } from '../../src/protocol/eventIds.ts';
+import { computeEventId, eventIdFromReferenceHash } from '../../src/protocol/eventIds.ts';
+import { computeReferenceHash } from '../../src/protocol/hashes.ts';
 import { toRoomEvent as toRoomEventFromEvents } from '../../src/protocol/events.ts';
 import type { JsonObject } from '../../src/protocol/json.ts';
 import {
@@ -12,9 +13,10 @@ import {
   joinAuthorisingServer,
   requiredSignatureServers,
   signEvent,
+  signNewEvent,
   toRoomEvent,
 } from '../../src/protocol/pdu.ts';
-import { ROOM_VERSIONS } from '../../src/protocol/roomVersions.ts';
+import { ROOM_VERSIONS, type RoomVersion } from '../../src/protocol/roomVersions.ts';
 import { generateSigningKey, type ServerVerifyKeys, type SigningKey, type VerifyKey } from '../../src/protocol/signing.ts';
 import { V12_ROOM, messagePdu, specKey, v } from './fixtures.ts';
 
@@ -269,5 +271,33 @@ describe('toRoomEvent', () => {
     assert.equal(toRoomEvent(signedMessage('10', key), '10', { eventId: '$known' }).event_id, '$known');
     assert.equal(toRoomEventFromEvents, toRoomEvent);
     assert.throws(() => toRoomEvent(signedMessage('10', key), '99'), /unknown room version/);
+  });
+});
+
+/** A message PDU as the writer builds it: not hashed or signed yet. */
+function freshPdu(version: RoomVersion, overrides: JsonObject = {}): JsonObject {
+  const { hashes: _h, signatures: _s, ...fresh } = messagePdu(version, overrides);
+  return fresh;
+}
+
+describe('signNewEvent', () => {
+  it('signs exactly as signEvent and returns the reference hash computeReferenceHash gives, in every room version', () => {
+    const key = generateSigningKey('n1');
+    for (const version of ROOM_VERSIONS.values()) {
+      for (const pdu of [freshPdu(version), freshPdu(version, { type: 'm.room.topic', state_key: '', content: { topic: 't', extra: [1, { a: 'b' }] } })]) {
+        const { signed, referenceHash } = signNewEvent(pdu, version, 'example.org', key);
+        assert.deepEqual(signed, signEvent(pdu, version, 'example.org', key), `v${version.id}`);
+        assert.deepEqual(referenceHash, computeReferenceHash(signed, version), `v${version.id}`);
+        if (version.eventFormat !== 1) assert.equal(eventIdFromReferenceHash(referenceHash, version), computeEventId(signed, version));
+      }
+    }
+  });
+
+  it('refuses an event that already carries signatures, unsigned or (from v3) an event id', () => {
+    const key = generateSigningKey('n1');
+    const version = v('10');
+    assert.throws(() => signNewEvent({ ...freshPdu(version), signatures: {} }, version, 'example.org', key), /not signed yet/);
+    assert.throws(() => signNewEvent({ ...freshPdu(version), unsigned: { age: 1 } }, version, 'example.org', key), /not signed yet/);
+    assert.throws(() => signNewEvent({ ...freshPdu(version), event_id: '$x' }, version, 'example.org', key), /not signed yet/);
   });
 });
