@@ -180,6 +180,7 @@ export class SyncService {
       joinedRoomIds: joined.map((r) => r.roomId),
       newlyJoinedRoomIds: joined.filter((r) => since === undefined || r.newlyJoined).map((r) => r.roomId),
       newlyLeftRoomIds: left.filter((r) => r.newlyLeft).map((r) => r.roomId),
+      hidden: hiddenStreams(request.filter),
     });
     const readUpTo = joined.length > 0 ? this.userData.readUpTo(userId, joined.map((r) => r.roomId)) : Promise.resolve(new Map<string, number>());
     // Awaited further down; their rejections are handled there.
@@ -350,6 +351,7 @@ export class SyncService {
       joinedRoomIds: [],
       newlyJoinedRoomIds: [],
       newlyLeftRoomIds: [],
+      hidden: hiddenStreams(request.filter),
     });
     const nextBatch = StreamToken.of({ ...to.toRecord(), ...data.positions });
     const accountData = filterJsonEvents(request.filter.account_data, data.accountData);

@@ -21,6 +21,8 @@ export interface UserDataRequest {
   newlyJoinedRoomIds: readonly string[];
   /** Rooms the user left (or was kicked or banned from) since `since`. */
   newlyLeftRoomIds: readonly string[];
+  /** Streams the client's filter shows nothing of (presence, typing, receipts): not read at all. */
+  hidden?: ReadonlySet<StreamName>;
 }
 
 export interface RoomUserData {

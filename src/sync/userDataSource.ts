@@ -155,11 +155,15 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
     async collect(request: UserDataRequest): Promise<UserDataResponse> {
       const { userId, since, to } = request;
       const position = (token: StreamToken | undefined, stream: StreamName) => token?.get(stream);
+      const shown = (stream: StreamName) => !request.hidden?.has(stream);
       const ignored = await accountData.ignoredUsers(userId);
       const [account, receiptEvents, presenceEvents, toDeviceEvents, lists, rules] = await Promise.all([
         accountData.collect(userId, position(since, 'account_data'), to.get('account_data'), request.joinedRoomIds, request.newlyJoinedRoomIds),
-        receipts.collect(userId, position(since, 'receipts'), to.get('receipts'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored),
-        presence.collect(userId, position(since, 'presence'), to.get('presence'), request.newlyJoinedRoomIds, ignored),
+        shown('receipts')
+          ? receipts.collect(userId, position(since, 'receipts'), to.get('receipts'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored)
+          : [],
+        // An initial sync would otherwise read the presence of everyone the user shares a room with, only to drop it.
+        shown('presence') ? presence.collect(userId, position(since, 'presence'), to.get('presence'), request.newlyJoinedRoomIds, ignored) : [],
         // to-device is acknowledged by `since` even on a full_state sync: /sync passes it whenever the client did.
         toDevice.collect(userId, request.deviceId, position(since, 'to_device'), to.get('to_device')),
         deviceLists.collect({
@@ -172,7 +176,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
         }),
         collectPushRules(pushRules, storedRules, userId, position(since, 'push_rules'), to.get('push_rules')),
       ]);
-      const typingEvents = typing.collect(position(since, 'typing'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored);
+      const typingEvents = shown('typing') ? typing.collect(position(since, 'typing'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored) : [];
       const rooms = new Map<string, RoomUserData>();
       const room = (roomId: string): RoomUserData => {
         let entry = rooms.get(roomId);

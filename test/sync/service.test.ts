@@ -179,6 +179,29 @@ forEachBackend('/sync long polls and hidden streams', (backend) => {
     assert.ok(result.nextBatch.get('presence') >= presenceAt);
   });
 
+  test('a sync whose filter hides presence does not read it at all; one that shows it does', async () => {
+    const s = server();
+    const { alice, bob } = await twoMembers(s, NO_PRESENCE);
+    await setPresence(s, alice, 'online');
+    const presence = s.running.userData.presence;
+    const original = presence.collect.bind(presence);
+    let reads = 0;
+    presence.collect = (...args: Parameters<typeof original>) => {
+      reads++;
+      return original(...args);
+    };
+    try {
+      const hidden = await sync(s, bob, { filter: NO_PRESENCE });
+      assert.equal(reads, 0, 'an initial sync with presence filtered out reads none');
+      assert.deepEqual(hidden.presence.events, []);
+      const shown = await sync(s, bob, {});
+      assert.equal(reads, 1);
+      assert.ok(shown.presence.events.some((e) => e.sender === alice.userId), 'the same sync without the filter carries it');
+    } finally {
+      presence.collect = original;
+    }
+  });
+
   // A regression deadlocks (the incremental sync waits behind the gated one): the timeout turns that into a failure.
   test('an initial or full_state sync in progress does not hold back incremental ones, and waits behind its own kind', { timeout: 60_000 }, async () => {
     const s = server();
