@@ -196,7 +196,7 @@ forEachBackend('/sync long polls and hidden streams', (backend) => {
       assert.deepEqual(hidden.presence.events, []);
       const shown = await sync(s, bob, {});
       assert.equal(reads, 1);
-      assert.ok(shown.presence.events.some((e) => e.sender === alice.userId), 'the same sync without the filter carries it');
+      assert.ok(shown.presence.events.some((e) => (e as { sender?: string }).sender === alice.userId), 'the same sync without the filter carries it');
     } finally {
       presence.collect = original;
     }

@@ -22,25 +22,51 @@ function checkedFilter(value: unknown): Filter {
   }
 }
 
+/** How many filters of each kind a FilterResolver keeps parsed (the oldest are forgotten first). */
+const CACHED_FILTERS = 10_000;
+
 /**
  * The filter named by /sync's `filter` parameter: inline JSON (400 M_NOT_JSON when it does not parse, M_BAD_JSON when
- * it is not a Filter) or the id of one of the user's filters (404 M_NOT_FOUND when there is none).
+ * it is not a Filter) or the id of one of the user's filters (404 M_NOT_FOUND when there is none). A client sends the
+ * same filter with every long poll, so filters are kept parsed: stored ones never change (there is no API to change
+ * one), and an inline one is its text. The Filter objects handed out are shared and must not be modified.
  */
-export async function resolveFilter(filters: FilterStore, userId: string, value: unknown): Promise<Filter> {
-  if (value === undefined || value === '') return {};
-  if (typeof value !== 'string') throw new MatrixError(400, 'M_INVALID_PARAM', 'filter must be given once');
-  if (value.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      throw notJson('filter is not valid JSON');
-    }
-    return checkedFilter(parsed);
+export class FilterResolver {
+  private readonly store: FilterStore;
+  private readonly inline = new Map<string, Filter>();
+  private readonly stored = new Map<string, Filter>();
+
+  constructor(store: FilterStore) {
+    this.store = store;
   }
-  const stored = await filters.getFilter(userId, value);
-  if (!stored) throw notFound(`No filter ${value}`);
-  return stored as Filter;
+
+  async resolve(userId: string, value: unknown): Promise<Filter> {
+    if (value === undefined || value === '') return {};
+    if (typeof value !== 'string') throw new MatrixError(400, 'M_INVALID_PARAM', 'filter must be given once');
+    if (value.startsWith('{')) {
+      const known = this.inline.get(value);
+      if (known) return known;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        throw notJson('filter is not valid JSON');
+      }
+      return remember(this.inline, value, checkedFilter(parsed));
+    }
+    const key = `${userId}\u0000${value}`;
+    const known = this.stored.get(key);
+    if (known) return known;
+    const filter = await this.store.getFilter(userId, value);
+    if (!filter) throw notFound(`No filter ${value}`);
+    return remember(this.stored, key, filter as Filter);
+  }
+}
+
+function remember(cache: Map<string, Filter>, key: string, filter: Filter): Filter {
+  if (cache.size >= CACHED_FILTERS) cache.delete(cache.keys().next().value as string);
+  cache.set(key, filter);
+  return filter;
 }
 
 export function registerFilters(app: FastifyInstance, ctx: HttpContext): void {

@@ -8,7 +8,7 @@ import type { PresenceState } from '../../../sync/userData.ts';
 import type { HttpContext } from '../../context.ts';
 import { invalidParam } from '../../errors.ts';
 import { route } from '../../routes.ts';
-import { resolveFilter } from './filter.ts';
+import { FilterResolver } from './filter.ts';
 import { CLIENT_V3, query } from './rooms.ts';
 
 /** Longer waits are cut to this: proxies in front of servers commonly drop idle requests after a few minutes. */
@@ -51,7 +51,7 @@ function parseSince(value: unknown): StreamToken | undefined {
 }
 
 export function registerSync(app: FastifyInstance, ctx: HttpContext): void {
-  const filters = new PostgresFilterStore(ctx.db);
+  const filters = new FilterResolver(new PostgresFilterStore(ctx.db));
   const service = new SyncService({ db: ctx.db, notifier: ctx.notifier, userData: ctx.userData, now: () => ctx.now() });
 
   route(app, `${CLIENT_V3}/sync`, {
@@ -67,7 +67,7 @@ export function registerSync(app: FastifyInstance, ctx: HttpContext): void {
         : parseBoolean(q['org.matrix.msc4222.use_state_after'], 'org.matrix.msc4222.use_state_after')
           ? 'unstable'
           : undefined;
-      const filter = await resolveFilter(filters, requester.userId, q['filter']);
+      const filter = await filters.resolve(requester.userId, q['filter']);
       const abort = new AbortController();
       const onClose = () => {
         if (!reply.raw.writableFinished) abort.abort();
