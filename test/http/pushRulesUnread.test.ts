@@ -1,10 +1,13 @@
 // /sync's unread_notifications follow the user's push rules: highlights for mentions, nothing for notices, edits
-// and reactions, and the user's own rules (a muted room, a highlighted keyword) change the counts.
+// and reactions, and the user's own rules (a muted room, a highlighted keyword) change the counts. Members woken
+// together by one message share one read of the room's unread events and get what each gets alone.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
-import { V3, call, createRoom, enc, join, newUser, sendMessage, suiteServer } from '../rooms/client.ts';
-import { joinedRoom, setState, sync } from '../sync/client.ts';
+import { MAX_EVALUATED_PER_ROOM } from '../../src/pushRules/unreadCounts.ts';
+import type { QueryOptions } from '../../src/storage/database.ts';
+import { V3, call, createRoom, enc, invite, join, newUser, sendMessage, suiteServer } from '../rooms/client.ts';
+import { joinedRoom, setState, sync, type SyncBody } from '../sync/client.ts';
 
 forEachBackend('unread counts from push rules', (backend) => {
   const server = suiteServer(backend.name);
@@ -66,5 +69,79 @@ forEachBackend('unread counts from push rules', (backend) => {
     // A highlight without notify is no notification.
     await call(s, 'PUT', `${V3}/pushrules/global/override/joins/actions`, alice, { actions: [{ set_tweak: 'highlight' }] });
     assert.deepEqual(await counts(), { notification_count: 1, highlight_count: 1 });
+  });
+});
+
+forEachBackend('unread counts of members woken together', (backend) => {
+  const server = suiteServer(backend.name);
+
+  test('members woken by one message share one read of the room and get the counts each gets alone', async () => {
+    const s = server();
+    const [alice, bob, carol, dave, erin, frank] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((name) => newUser(s, name)));
+    if (!alice || !bob || !carol || !dave || !erin || !frank) throw new Error('users');
+    const roomId = await createRoom(s, alice, { preset: 'public_chat' });
+    // Joins in turn, so each counts from another point; messages between them.
+    await join(s, bob, roomId);
+    await sendMessage(s, alice, roomId, 'a1');
+    await join(s, carol, roomId);
+    await sendMessage(s, bob, roomId, 'b1');
+    await join(s, dave, roomId);
+    const b2 = await sendMessage(s, bob, roomId, 'b2, to be redacted');
+    const d1 = await sendMessage(s, dave, roomId, 'd1');
+    await join(s, erin, roomId);
+    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/send/m.room.message/c1`, carol, { msgtype: 'm.text', body: 'c1 for erin', 'm.mentions': { user_ids: [erin.userId] } });
+    // frank's invite is his alone: no joined member counts it.
+    await invite(s, alice, roomId, frank.userId);
+    await sendMessage(s, dave, roomId, 'd2');
+    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/redact/${enc(b2)}/r1`, bob, {});
+    await call(s, 'POST', `${V3}/rooms/${enc(roomId)}/receipt/m.read/${enc(d1)}`, bob, {});
+    await call(s, 'PUT', `${V3}/user/${enc(carol.userId)}/account_data/m.ignored_user_list`, carol, { ignored_users: { [dave.userId]: {} } });
+
+    const members = [alice, bob, carol, dave, erin];
+    // Offline, so that one member's sync sets no presence that wakes the others before the message does.
+    const quiet = { set_presence: 'offline' };
+    const initial: SyncBody[] = [];
+    for (const user of members) initial.push(await sync(s, user, quiet));
+    const counts = (bodies: readonly SyncBody[]) => bodies.map((body) => joinedRoom(body, roomId).unread_notifications);
+    // alice: b1, d1, c1, d2 (her own, the joins, the invite and the redacted b2 aside; a redaction never notifies).
+    // bob: after his receipt on d1: c1, d2. carol: dave ignored, her own c1: b1. dave: c1. erin: c1 (mentions her), d2.
+    const before = [
+      { notification_count: 4, highlight_count: 0 },
+      { notification_count: 2, highlight_count: 0 },
+      { notification_count: 1, highlight_count: 0 },
+      { notification_count: 1, highlight_count: 0 },
+      { notification_count: 2, highlight_count: 1 },
+    ];
+    assert.deepEqual(counts(initial), before);
+
+    // Everyone waits; one message of alice's wakes them all, and their counts are read together.
+    const waiting = members.map((user, i) => sync(s, user, { ...quiet, since: initial[i]?.next_batch ?? '', timeout: 30000 }));
+    for (let tries = 0; s.running.actors.userStreams.waitingRequests < members.length; tries++) {
+      assert.ok(tries < 500, `${s.running.actors.userStreams.waitingRequests} of ${members.length} syncs waiting`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const db = s.running.db;
+    const query = db.query.bind(db);
+    const shared: number[] = [];
+    db.query = ((sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+      // The unread statement's last parameter: how many events each of its reads takes (twice the cap when shared).
+      if (sql.includes('g.members')) shared.push(...((params?.at(-1) as number[]) ?? []).filter((limit) => limit > MAX_EVALUATED_PER_ROOM));
+      return query(sql, params, options);
+    }) as typeof db.query;
+    let woken: SyncBody[];
+    try {
+      await sendMessage(s, alice, roomId, 'wake up');
+      woken = await Promise.all(waiting);
+    } finally {
+      db.query = query;
+    }
+    const after = before.map((c, i) => (i === 0 ? c : { ...c, notification_count: c.notification_count + 1 }));
+    assert.deepEqual(counts(woken), after);
+    assert.ok(shared.length > 0, 'some members were counted together');
+
+    // Each alone, from the start: the same counts.
+    const alone: SyncBody[] = [];
+    for (const user of members) alone.push(await sync(s, user, quiet));
+    assert.deepEqual(counts(alone), after);
   });
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { UnreadCounter, type UnreadCounts } from '../../src/pushRules/unreadCounts.ts';
 import type { Queryable } from '../../src/storage/database.ts';
 import { forEachBackend } from '../helpers/database.ts';
-import { V3, call, createRoom, enc, join, newUser, suiteServer } from '../rooms/client.ts';
+import { V3, call, createRoom, enc, invite, join, newUser, suiteServer } from '../rooms/client.ts';
 import { setState } from '../sync/client.ts';
 
 forEachBackend('unread counts counted together', (backend) => {
@@ -14,8 +14,8 @@ forEachBackend('unread counts counted together', (backend) => {
 
   test('concurrent counts share statements and match the counts taken one by one', async () => {
     const s = server();
-    const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol || !dave) throw new Error('users');
+    const [alice, bob, carol, dave, frank] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'frank'].map((name) => newUser(s, name)));
+    if (!alice || !bob || !carol || !dave || !frank) throw new Error('users');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     const other = await createRoom(s, bob, { preset: 'public_chat' });
     for (const user of [bob, carol, dave]) await join(s, user, roomId);
@@ -31,6 +31,8 @@ forEachBackend('unread counts counted together', (backend) => {
     await send(dave, roomId, 'u3', { msgtype: 'm.text', body: 'Caroline, from someone ignored', 'm.mentions': {} });
     await send(bob, roomId, 'u4', { msgtype: 'm.text', body: 'alice!', 'm.mentions': { user_ids: [alice.userId] } });
     await send(bob, other, 'u5', { msgtype: 'm.text', body: 'elsewhere' });
+    // An invite is a membership change of frank's: it notifies him (.m.rule.invite_for_me), and is nobody else's.
+    await invite(s, alice, roomId, frank.userId);
 
     const statements: string[] = [];
     const db: Queryable = {
@@ -44,6 +46,7 @@ forEachBackend('unread counts counted together', (backend) => {
       { userId: alice.userId, ranges: [{ roomId, after: 0, upTo }], ignored: [] as string[] },
       { userId: carol.userId, ranges: [{ roomId, after: 0, upTo }, { roomId: other, after: 0, upTo }], ignored: [dave.userId] },
       { userId: dave.userId, ranges: [{ roomId, after: 0, upTo }], ignored: [] as string[] },
+      { userId: frank.userId, ranges: [{ roomId, after: 0, upTo }], ignored: [] as string[] },
     ];
     const counter = new UnreadCounter(db);
     const together = await Promise.all(asked.map((a) => counter.count(a.userId, a.ranges, a.ignored)));
@@ -64,5 +67,7 @@ forEachBackend('unread counts counted together', (backend) => {
       [other]: { notifications: 1, highlights: 0 },
     });
     assert.deepEqual(plain(together[2]), { [roomId]: { notifications: 3, highlights: 0 } });
+    // frank: the four messages and his invite.
+    assert.deepEqual(plain(together[3]), { [roomId]: { notifications: 5, highlights: 0 } });
   });
 });
