@@ -105,24 +105,24 @@ forEachBackend('push rules store: unread events', (backend) => {
 
     for (const [i, q] of questions.entries()) {
       const want = await expected(s, q, 500);
-      assert.deepEqual(found[i], want, `question ${i}`);
+      assert.deepEqual(found[i], { events: want, complete: true, changed: false }, `question ${i}`);
       const [alone] = await new PushRulesStore(s.running.db).unreadEvents([q], 500);
       assert.deepEqual(found[i], alone, `question ${i} asked alone`);
     }
     const bodies = (events: readonly JsonObject[] | undefined) =>
       (events ?? []).map((e) => (e['type'] === 'm.room.message' ? (e['content'] as JsonObject)['body'] : `${String(e['type'])}:${String(e['state_key'])}`));
     // The answers spelled out, so that the definition above is not the only witness.
-    assert.deepEqual(bodies(found[0]), ['m.room.redaction:undefined', 'd2', 'c1', 'd1', 'b1']);
-    assert.deepEqual(bodies(found[1]), ['d2', 'c1']);
-    assert.deepEqual(bodies(found[2]), ['m.room.redaction:undefined', 'b1']);
-    assert.deepEqual(bodies(found[3]), ['m.room.redaction:undefined', 'c1']);
-    assert.deepEqual(bodies(found[4]), ['m.room.redaction:undefined', 'd2', `m.room.member:${frank.userId}`, 'c1', 'd1']);
-    assert.equal(found[5]?.filter((e) => e['type'] === 'm.room.member').length, 1, 'the invite, under rules that read others\' membership');
-    assert.deepEqual(bodies(found[6]), ['c1', 'd1', 'b1', 'a1']);
-    assert.deepEqual(bodies(found[7]), ['c1', 'a1']);
-    assert.deepEqual(bodies(found[8]), ['elsewhere']);
+    assert.deepEqual(bodies(found[0]?.events), ['m.room.redaction:undefined', 'd2', 'c1', 'd1', 'b1']);
+    assert.deepEqual(bodies(found[1]?.events), ['d2', 'c1']);
+    assert.deepEqual(bodies(found[2]?.events), ['m.room.redaction:undefined', 'b1']);
+    assert.deepEqual(bodies(found[3]?.events), ['m.room.redaction:undefined', 'c1']);
+    assert.deepEqual(bodies(found[4]?.events), ['m.room.redaction:undefined', 'd2', `m.room.member:${frank.userId}`, 'c1', 'd1']);
+    assert.equal(found[5]?.events.filter((e) => e['type'] === 'm.room.member').length, 1, 'the invite, under rules that read others\' membership');
+    assert.deepEqual(bodies(found[6]?.events), ['c1', 'd1', 'b1', 'a1']);
+    assert.deepEqual(bodies(found[7]?.events), ['c1', 'a1']);
+    assert.deepEqual(bodies(found[8]?.events), ['elsewhere']);
     // One parse per event for all who count it.
-    assert.equal(found[0]?.[2], found[1]?.[1]);
+    assert.equal(found[0]?.events[2], found[1]?.events[1]);
   });
 
   test('under the cap, a shared read gives each the newest; the bound on what it gives up', async () => {
@@ -141,15 +141,113 @@ forEachBackend('push rules store: unread events', (backend) => {
     const store = new PushRulesStore(s.running.db);
     const found = await store.unreadEvents(questions, 2);
     const bodies = (events: readonly JsonObject[] | undefined) => (events ?? []).map((e) => (e['content'] as JsonObject)['body']);
-    assert.deepEqual(bodies(found[0]), ['b5', 'b4']);
-    assert.deepEqual(bodies(found[1]), ['b5', 'b4']);
-    assert.deepEqual(found[0], await expected(s, questions[0] as UnreadQuestion, 2));
+    assert.deepEqual(bodies(found[0]?.events), ['b5', 'b4']);
+    assert.deepEqual(bodies(found[1]?.events), ['b5', 'b4']);
+    assert.deepEqual(found[0]?.events, await expected(s, questions[0] as UnreadQuestion, 2));
+    // Cut by the cap: more are unread than were given.
+    assert.equal(found[0]?.complete, false);
     // The shared read holds the room's newest 2 x 2 events, all bob's own: he is given none of alice's older ones,
-    // which he gets when asked alone (the bound documented on MAX_EVALUATED_PER_ROOM).
-    assert.deepEqual(bodies(found[2]), []);
-    assert.deepEqual(bodies((await store.unreadEvents([question(bob)], 2))[0]), ['m3', 'm2']);
+    // which he gets when asked alone (the bound documented on MAX_EVALUATED_PER_ROOM), and is told so.
+    assert.deepEqual(found[2], { events: [], complete: false, changed: false });
+    assert.deepEqual(bodies((await store.unreadEvents([question(bob)], 2))[0]?.events), ['m3', 'm2']);
     // With one more own message than the cap among them, what is left still comes newest first.
     const [, , bobWider] = await store.unreadEvents(questions, 3);
-    assert.deepEqual(bodies(bobWider), ['m3']);
+    assert.deepEqual(bodies(bobWider?.events), ['m3']);
+    assert.equal(bobWider?.complete, false);
+    // Exactly the cap, and nothing more to count: complete.
+    const [aliceExact] = await store.unreadEvents([question(alice)], 5);
+    assert.equal(aliceExact?.complete, false, 'alone, a read that fills its limit cannot tell whether more remain');
+    const [aliceWide] = await store.unreadEvents([question(alice)], 6);
+    assert.deepEqual(bodies(aliceWide?.events), ['b5', 'b4', 'b3', 'b2', 'b1']);
+    assert.equal(aliceWide?.complete, true);
+    const [, carolShared] = await store.unreadEvents([question(alice), question(carol)], 5);
+    assert.deepEqual(bodies(carolShared?.events), ['b5', 'b4', 'b3', 'b2', 'b1', 'm3', 'm2', 'm1'].slice(0, 5));
+    assert.equal(carolShared?.complete, false);
+  });
+
+  test('watching a range: any state change or redaction in it, by anyone, counted or not', async () => {
+    const s = server();
+    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => newUser(s, name)));
+    if (!alice || !bob || !carol) throw new Error('users');
+    const roomId = await createRoom(s, alice, { preset: 'public_chat' });
+    const other = await createRoom(s, alice, { preset: 'public_chat' });
+    await join(s, bob, roomId);
+    const m1 = await sendMessage(s, bob, roomId, 'm1');
+    const position = async () => {
+      const { rows } = await s.running.db.query<{ max: number | string }>('SELECT max(stream_ordering) AS max FROM events');
+      return Number(rows[0]?.max);
+    };
+    const store = new PushRulesStore(s.running.db);
+    const watch = (user: TestUser, after: number, upTo: number, ignored: string[] = []): UnreadQuestion => ({
+      userId: user.userId,
+      roomId,
+      after,
+      upTo,
+      othersMembership: false,
+      ignored,
+      watchChanges: true,
+    });
+    const changedOver = async (after: number, upTo: number) => (await store.unreadEvents([watch(alice, after, upTo)], 500))[0]?.changed;
+
+    // Messages only: nothing changed; the same range unwatched never says so.
+    let from = await position();
+    await sendMessage(s, bob, roomId, 'm2');
+    await sendMessage(s, alice, roomId, 'her own');
+    let to = await position();
+    assert.deepEqual(await store.unreadEvents([watch(alice, from, to)], 500), [
+      { events: await expected(s, watch(alice, from, to), 500), complete: true, changed: false },
+    ]);
+    assert.equal((await store.unreadEvents([watch(alice, from, to)], 500))[0]?.events.length, 1);
+
+    // A join: a state event nobody counts (another's membership change), and the member count moved.
+    from = to;
+    await join(s, carol, roomId);
+    to = await position();
+    const [joined, unwatched] = await store.unreadEvents([watch(alice, from, to), { ...watch(alice, from, to), watchChanges: false }], 500);
+    assert.deepEqual(joined, { events: [], complete: true, changed: true });
+    assert.equal(unwatched?.changed, false);
+    // In another room, or before the range: not this range's change.
+    await sendMessage(s, alice, other, 'elsewhere');
+    await call(s, 'PUT', `${V3}/rooms/${enc(other)}/state/m.room.topic`, alice, { topic: 'elsewhere' });
+    assert.equal(await changedOver(to, await position()), false);
+
+    // The user's own display name change, which only they can see in their count.
+    from = await position();
+    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/state/m.room.member/${enc(alice.userId)}`, alice, { membership: 'join', displayname: 'Alice' });
+    assert.equal(await changedOver(from, await position()), true);
+
+    // A redaction, by an ignored sender, of one of the events already counted.
+    from = await position();
+    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/redact/${enc(m1)}/r1`, bob, {});
+    to = await position();
+    assert.deepEqual(await store.unreadEvents([watch(alice, from, to, [bob.userId])], 500), [{ events: [], complete: true, changed: true }]);
+
+    // A state change without a state event (what a federated event's state resolution records): state_history.
+    from = await position();
+    const plain = await sendMessage(s, bob, roomId, 'a message');
+    to = await position();
+    assert.equal(await changedOver(from, to), false);
+    await s.running.db.query(
+      `INSERT INTO state_history (room_id, stream_ordering, type, state_key, event_id) VALUES ($1, $2, 'm.room.power_levels', '', $3)`,
+      [roomId, await ordering(s, plain), plain],
+    );
+    assert.equal(await changedOver(from, to), true);
+
+    // Members sharing a read, watching from different points: each told about its own range only.
+    from = await position();
+    await sendMessage(s, bob, roomId, 'm3');
+    const middle = await position();
+    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/state/m.room.topic`, alice, { topic: 'a topic' });
+    await sendMessage(s, bob, roomId, 'm4');
+    const fromTopic = await position();
+    await sendMessage(s, bob, roomId, 'm5');
+    const end = await position();
+    const shared = await store.unreadEvents([watch(alice, from, end), watch(carol, middle, end), watch(alice, fromTopic, end), { ...watch(carol, from, end), watchChanges: false }], 500);
+    assert.deepEqual(
+      shared.map((a) => a.changed),
+      [true, true, false, false],
+    );
+    // m3, m4 and m5 (the topic is her own), however far back the others watch.
+    assert.equal(shared[0]?.events.length, 3);
   });
 });
