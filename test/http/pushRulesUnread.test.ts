@@ -1,6 +1,7 @@
 // /sync's unread_notifications follow the user's push rules: highlights for mentions, nothing for notices, edits
 // and reactions, and the user's own rules (a muted room, a highlighted keyword) change the counts. Members woken
 // together by one message share one read of the room's unread events and get what each gets alone.
+// A user's next sync carries the counts forward: only the new events are read and evaluated.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
@@ -143,5 +144,58 @@ forEachBackend('unread counts of members woken together', (backend) => {
     const alone: SyncBody[] = [];
     for (const user of members) alone.push(await sync(s, user, quiet));
     assert.deepEqual(counts(alone), after);
+  });
+});
+
+forEachBackend('unread counts carried from one sync to the next', (backend) => {
+  const server = suiteServer(backend.name);
+
+  test('incremental syncs count only the new events, and count afresh after a redaction, a join or a receipt', async () => {
+    const s = server();
+    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => newUser(s, name)));
+    if (!alice || !bob || !carol) throw new Error('users');
+    const roomId = await createRoom(s, alice, { preset: 'public_chat' });
+    await join(s, bob, roomId);
+    const first = await sendMessage(s, bob, roomId, 'first');
+    const quiet = { set_presence: 'offline' };
+    let body = await sync(s, alice, quiet);
+    assert.deepEqual(joinedRoom(body, roomId).unread_notifications, { notification_count: 1, highlight_count: 0 });
+
+    const db = s.running.db;
+    const query = db.query.bind(db);
+    // For each unread statement: whether it read a new range after the counts carried (watched) or all the unread.
+    let reads: string[] = [];
+    db.query = ((sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+      if (sql.includes('g.members')) reads.push(...((params?.[7] as (number | null)[] | undefined) ?? []).map((w) => (w === null ? 'full' : 'incremental')));
+      return query(sql, params, options);
+    }) as typeof db.query;
+    const next = async () => {
+      reads = [];
+      body = await sync(s, alice, { ...quiet, since: body.next_batch });
+      return { counts: joinedRoom(body, roomId).unread_notifications, reads };
+    };
+    try {
+      await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/send/m.room.message/t1`, bob, { msgtype: 'm.text', body: 'you', 'm.mentions': { user_ids: [alice.userId] } });
+      assert.deepEqual(await next(), { counts: { notification_count: 2, highlight_count: 1 }, reads: ['incremental'] });
+      await sendMessage(s, bob, roomId, 'third');
+      assert.deepEqual(await next(), { counts: { notification_count: 3, highlight_count: 1 }, reads: ['incremental'] });
+      // A redaction of a counted message: it leaves the count.
+      await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/redact/${enc(first)}/r1`, bob, {});
+      assert.deepEqual(await next(), { counts: { notification_count: 2, highlight_count: 1 }, reads: ['incremental', 'full'] });
+      // A join changes the member count: counted afresh, to the same counts.
+      await join(s, carol, roomId);
+      assert.deepEqual(await next(), { counts: { notification_count: 2, highlight_count: 1 }, reads: ['incremental', 'full'] });
+      const last = await sendMessage(s, carol, roomId, 'fourth');
+      assert.deepEqual(await next(), { counts: { notification_count: 3, highlight_count: 1 }, reads: ['incremental'] });
+      // A read receipt: from a new point.
+      await call(s, 'POST', `${V3}/rooms/${enc(roomId)}/receipt/m.read/${enc(last)}`, alice, {});
+      assert.deepEqual(await next(), { counts: { notification_count: 0, highlight_count: 0 }, reads: ['full'] });
+      await sendMessage(s, carol, roomId, 'fifth');
+      assert.deepEqual(await next(), { counts: { notification_count: 1, highlight_count: 0 }, reads: ['incremental'] });
+    } finally {
+      db.query = query;
+    }
+    // Another device syncing from the start gets the same.
+    assert.deepEqual(joinedRoom(await sync(s, alice, quiet), roomId).unread_notifications, { notification_count: 1, highlight_count: 0 });
   });
 });
