@@ -53,10 +53,30 @@ export function describePostgresUrl(url: string): { host: string; port: string; 
   }
 }
 
-/** pg's query config: a named (prepared once per connection) statement when asked for. */
-function statement(sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
-  const values = params as unknown[] | undefined;
-  return options?.prepareAs !== undefined ? { name: options.prepareAs, text: sql, values } : { text: sql, values };
+/**
+ * Statements with parameters are kept prepared on each connection (a named statement per SQL text): parsing and
+ * planning cost PostgreSQL more than running most of ours. Texts built from a varying number of parts could make an
+ * unbounded number of them, so after this many distinct texts further ones run unnamed.
+ */
+const MAX_PREPARED_TEXTS = 2000;
+
+/** Names for SQL texts: the same text always gets the same name (pg refuses one name for two texts). */
+class StatementNames {
+  readonly #names = new Map<string, string>();
+
+  /** pg's query config: named when asked for (`prepareAs`) or when it has parameters and there is room. */
+  config(sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+    const values = params as unknown[] | undefined;
+    if (options?.prepareAs !== undefined) return { name: options.prepareAs, text: sql, values };
+    if (values === undefined || values.length === 0) return { text: sql, values };
+    let name = this.#names.get(sql);
+    if (name === undefined) {
+      if (this.#names.size >= MAX_PREPARED_TEXTS) return { text: sql, values };
+      name = `troupe_${this.#names.size}`;
+      this.#names.set(sql, name);
+    }
+    return { name, text: sql, values };
+  }
 }
 
 function toResult<Row>(r: pg.QueryResult): QueryResult<Row> {
@@ -80,6 +100,7 @@ class PostgresDatabase implements Database {
   readonly #pool: pg.Pool;
   readonly #logger: StorageLogger;
   readonly #listener: PgListener;
+  readonly #statements = new StatementNames();
 
   constructor(options: PostgresOptions) {
     this.#logger = options.logger ?? silentLogger;
@@ -102,7 +123,7 @@ class PostgresDatabase implements Database {
 
   async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> {
     assertNotInsideTransaction(this, 'query');
-    return toResult<Row>(await this.#pool.query(statement(sql, params, options)));
+    return toResult<Row>(await this.#pool.query(this.#statements.config(sql, params, options)));
   }
 
   poolUsage(): { total: number; idle: number; waiting: number } {
@@ -122,7 +143,7 @@ class PostgresDatabase implements Database {
     };
     const tx: Transaction = {
       query: async <Row>(sql: string, params?: readonly unknown[], options?: QueryOptions) =>
-        toResult<Row>(await use().query(statement(sql, params, options))),
+        toResult<Row>(await use().query(this.#statements.config(sql, params, options))),
       exec: async (sql: string) => {
         await use().query(sql);
       },
