@@ -71,6 +71,8 @@ export async function run(args: string[]): Promise<BenchRow[]> {
   try {
     // (a) wake-up latency.
     const tokens = await Promise.all(Array.from({ length: members }, (_, i) => addUser(backend.db, `@member${i}:bench.local`)));
+    // The sender is the same user in both phases: their txn ids must differ (with --members 1 the sizes are equal).
+    let phase = 0;
     for (const size of [1, members]) {
       const owner = tokens[0] as string;
       const roomId = (await request(`${base}/createRoom`, 'POST', owner, { preset: 'public_chat' }))['room_id'] as string;
@@ -80,7 +82,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       counted?.clear();
       const result = await new Promise<{ latencies: number[]; fromStart: number[]; slowest: number[] }>((resolve, reject) => {
         const worker = new Worker(new URL('./sync/pollers.ts', import.meta.url), {
-          workerData: { base, roomId, tokens: tokens.slice(0, size), rounds, settleMs: size > 1 ? 1500 : 200, txnPrefix: `wake${size}-` },
+          workerData: { base, roomId, tokens: tokens.slice(0, size), rounds, settleMs: size > 1 ? 1500 : 200, txnPrefix: `wake${size}-${phase++}-` },
         });
         worker.once('message', resolve);
         worker.once('error', reject);

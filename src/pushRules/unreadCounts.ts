@@ -125,8 +125,21 @@ export class UnreadCounter {
     }, () => null);
   }
 
-  async count(userId: string, ranges: readonly UnreadRange[], ignored: readonly string[]): Promise<Map<string, UnreadCounts>> {
-    const rules = this.userRules(userId, await this.rules.get(userId));
+  /**
+   * The user's stored push rules, read now: /sync asks for them when it starts computing and hands the promise to
+   * `count`, so that reading them is not one more round trip after the timelines.
+   */
+  storedRules(userId: string): Promise<StoredPushRules | null> {
+    return this.rules.get(userId);
+  }
+
+  async count(
+    userId: string,
+    ranges: readonly UnreadRange[],
+    ignored: readonly string[],
+    stored: Promise<StoredPushRules | null> = this.storedRules(userId),
+  ): Promise<Map<string, UnreadCounts>> {
+    const rules = this.userRules(userId, await stored);
     const identity: Identity = { rulesId: rules.streamId, ignoredKey: JSON.stringify([...ignored].sort()), othersMembership: rules.othersMembership };
     const read = (roomId: string, after: number, upTo: number, watch: boolean) =>
       this.unread.get(keyOf(userId, roomId, after, upTo, identity.othersMembership ? 1 : 0, watch ? 1 : 0, identity.ignoredKey));
@@ -137,6 +150,13 @@ export class UnreadCounter {
       const usable = cached && cached.after === range.after && cached.upTo <= range.upTo && sameIdentity(cached, identity);
       return { range, cached: usable ? cached : undefined };
     });
+    // The room facts rules read are asked for with the events (not after them), for every room read: one round trip.
+    const reading = plans.filter(({ range, cached }) => !cached || cached.upTo !== range.upTo).map(({ range }) => range.roomId);
+    const factsRead = Promise.all([
+      Promise.all(reading.map((roomId) => this.facts.get(roomId))),
+      Promise.all(reading.map((roomId) => this.members.get(keyOf(roomId, userId)))),
+    ]);
+    factsRead.catch(() => undefined);
     const first = await Promise.all(
       plans.map(({ range, cached }) => {
         if (!cached) return read(range.roomId, range.after, range.upTo, false);
@@ -153,12 +173,8 @@ export class UnreadCounter {
       }),
     );
 
-    const evaluating = work.filter((w) => (w.found?.events.length ?? 0) > 0).map((w) => w.range.roomId);
-    const [facts, members] = await Promise.all([
-      Promise.all(evaluating.map((roomId) => this.facts.get(roomId))),
-      Promise.all(evaluating.map((roomId) => this.members.get(keyOf(roomId, userId)))),
-    ]);
-    const roomFacts = new Map(evaluating.map((roomId, i) => [roomId, { room: facts[i] ?? null, member: members[i] ?? null }]));
+    const [facts, members] = await factsRead;
+    const roomFacts = new Map(reading.map((roomId, i) => [roomId, { room: facts[i] ?? null, member: members[i] ?? null }]));
 
     const counts = new Map<string, UnreadCounts>();
     for (const { range, cached, found } of work) {

@@ -26,6 +26,7 @@ import { SyncStore } from './syncStore.ts';
 import { loadTimelines, type Timeline } from './timeline.ts';
 import type { PresenceState, SyncUserData, UserDataResponse } from './userData.ts';
 import { UnreadCounter, type UnreadCounts } from '../pushRules/unreadCounts.ts';
+import type { StoredPushRules } from '../storage/pushRules.ts';
 
 export const DEFAULT_TIMELINE_LIMIT = 10;
 export const MAX_TIMELINE_LIMIT = 1000;
@@ -150,7 +151,9 @@ export class SyncService {
     const roomFilter = filter.room;
     const upTo = to.get('events');
     const since = request.since?.get('events');
-    // Independent reads, in parallel: one round trip of latency on PostgreSQL.
+    // Independent reads, in parallel: one round trip of latency on PostgreSQL. The push rules, needed last, go too.
+    const rules = this.unread.storedRules(userId);
+    rules.catch(() => undefined);
     const [rows, ignored, histories, hv] = await Promise.all([
       this.reads.localMemberships(userId),
       this.userData.ignoredUsers(userId),
@@ -262,8 +265,9 @@ export class SyncService {
     const includedLeft = left.filter(
       (r) => r.full || r.newlyLeft || (timelines.get(r.roomId)?.events.length ?? 0) > 0 || (state.get(r.roomId)?.length ?? 0) > 0,
     );
-    const unread = await this.unreadCounts(userId, includedJoined, upTo, ignored, await readUpTo);
-
+    // Counting and formatting read independently: in parallel.
+    const counting = this.unreadCounts(userId, includedJoined, upTo, ignored, await readUpTo, rules);
+    counting.catch(() => undefined);
     const formatted = await this.formatter.format(
       {
         userId,
@@ -275,6 +279,7 @@ export class SyncService {
       },
       [...includedJoined, ...includedLeft].flatMap((r) => [...(timelines.get(r.roomId)?.events ?? []), ...(state.get(r.roomId) ?? [])]),
     );
+    const unread = await counting;
     const served = (events: readonly StoredEvent[] | undefined) => (events ?? []).map((e) => formatted.get(e.eventId) as JsonObject);
     const timelineSection = (roomId: string, upper: number) => {
       const t = timelines.get(roomId);
@@ -375,12 +380,14 @@ export class SyncService {
     upTo: number,
     ignored: ReadonlySet<string>,
     read: ReadonlyMap<string, number>,
+    rules: Promise<StoredPushRules | null>,
   ): Promise<Map<string, UnreadCounts>> {
     if (rooms.length === 0) return new Map();
     return this.unread.count(
       userId,
       rooms.map((r) => ({ roomId: r.roomId, after: Math.max(read.get(r.roomId) ?? 0, r.joinedSince), upTo })),
       [...ignored],
+      rules,
     );
   }
 
