@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
 import { MAX_EVALUATED_PER_ROOM } from '../../src/pushRules/unreadCounts.ts';
 import type { QueryOptions } from '../../src/storage/database.ts';
-import { V3, call, createRoom, enc, invite, join, newUser, sendMessage, suiteServer } from '../rooms/client.ts';
+import { V3, call, createRoom, enc, invite, join, newUser, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 import { joinedRoom, setState, sync, type SyncBody } from '../sync/client.ts';
 
 forEachBackend('unread counts from push rules', (backend) => {
@@ -78,8 +78,7 @@ forEachBackend('unread counts of members woken together', (backend) => {
 
   test('members woken by one message share one read of the room and get the counts each gets alone', async () => {
     const s = server();
-    const [alice, bob, carol, dave, erin, frank] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol || !dave || !erin || !frank) throw new Error('users');
+    const [alice, bob, carol, dave, erin, frank] = await newUsers(s, 'alice', 'bob', 'carol', 'dave', 'erin', 'frank');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     // Joins in turn, so each counts from another point; messages between them.
     await join(s, bob, roomId);
@@ -152,8 +151,7 @@ forEachBackend('unread counts carried from one sync to the next', (backend) => {
 
   test('incremental syncs count only the new events, and count afresh after a redaction, a join or a receipt', async () => {
     const s = server();
-    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol) throw new Error('users');
+    const [alice, bob, carol] = await newUsers(s, 'alice', 'bob', 'carol');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     await join(s, bob, roomId);
     const first = await sendMessage(s, bob, roomId, 'first');

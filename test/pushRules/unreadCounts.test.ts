@@ -9,7 +9,7 @@ import { UnreadCounter, type UnreadCounts } from '../../src/pushRules/unreadCoun
 import type { Queryable } from '../../src/storage/database.ts';
 import { forEachBackend } from '../helpers/database.ts';
 import type { TestUser } from '../helpers/server.ts';
-import { V3, call, createRoom, enc, invite, join, newUser, sendMessage, suiteServer } from '../rooms/client.ts';
+import { V3, call, createRoom, enc, invite, join, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 import { setState } from '../sync/client.ts';
 
 forEachBackend('unread counts counted together', (backend) => {
@@ -17,8 +17,7 @@ forEachBackend('unread counts counted together', (backend) => {
 
   test('concurrent counts share statements and match the counts taken one by one', async () => {
     const s = server();
-    const [alice, bob, carol, dave, frank] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'frank'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol || !dave || !frank) throw new Error('users');
+    const [alice, bob, carol, dave, frank] = await newUsers(s, 'alice', 'bob', 'carol', 'dave', 'frank');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     const other = await createRoom(s, bob, { preset: 'public_chat' });
     for (const user of [bob, carol, dave]) await join(s, user, roomId);
@@ -123,8 +122,7 @@ forEachBackend('unread counts carried forward', (backend) => {
 
   test('after every kind of change, the carried counts are those a fresh count gives', async () => {
     const s = server();
-    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol) throw new Error('users');
+    const [alice, bob, carol] = await newUsers(s, 'alice', 'bob', 'carol');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     const other = await createRoom(s, alice, { preset: 'public_chat' });
     await join(s, bob, roomId);
@@ -204,8 +202,7 @@ forEachBackend('unread counts carried forward', (backend) => {
 
   test('the steady case reads only the new event, for the members woken together, in one statement', async () => {
     const s = server();
-    const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol || !dave) throw new Error('users');
+    const [alice, bob, carol, dave] = await newUsers(s, 'alice', 'bob', 'carol', 'dave');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     for (const user of [bob, carol, dave]) await join(s, user, roomId);
     for (const body of ['m1', 'm2', 'm3']) await sendMessage(s, alice, roomId, body);
@@ -242,8 +239,7 @@ forEachBackend('unread counts carried forward', (backend) => {
 
   test('past the cap the counts are computed afresh, as they were before', async () => {
     const s = server();
-    const [alice, bob] = await Promise.all(['alice', 'bob'].map((name) => newUser(s, name)));
-    if (!alice || !bob) throw new Error('users');
+    const [alice, bob] = await newUsers(s, 'alice', 'bob');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     await join(s, bob, roomId);
     const { db, log } = recording(s.running.db);
@@ -276,8 +272,7 @@ forEachBackend('unread counts carried forward', (backend) => {
 
   test('the least recently used entries go first', async () => {
     const s = server();
-    const [alice, bob] = await Promise.all(['alice', 'bob'].map((name) => newUser(s, name)));
-    if (!alice || !bob) throw new Error('users');
+    const [alice, bob] = await newUsers(s, 'alice', 'bob');
     const rooms = [await createRoom(s, alice, { preset: 'public_chat' }), await createRoom(s, alice, { preset: 'public_chat' })];
     for (const roomId of rooms) {
       await join(s, bob, roomId);

@@ -36,6 +36,11 @@ export function newUser(server: TestServer, name = 'user'): Promise<TestUser> {
   return server.createUser(`${name}${++counter}_${process.pid}`);
 }
 
+/** Several users at once, in the order named: `const [alice, bob] = await newUsers(s, 'alice', 'bob')`. */
+export function newUsers<Names extends string[]>(server: TestServer, ...names: Names): Promise<{ [K in keyof Names]: TestUser }> {
+  return Promise.all(names.map((name) => newUser(server, name))) as Promise<{ [K in keyof Names]: TestUser }>;
+}
+
 /** A request whose response must be `status` and, for 2xx, must match the spec's schema. */
 export async function call(
   server: TestServer,

@@ -8,7 +8,7 @@ import type { Queryable } from '../../src/storage/database.ts';
 import { PushRulesStore, type UnreadQuestion } from '../../src/storage/pushRules.ts';
 import type { TestServer, TestUser } from '../helpers/server.ts';
 import { forEachBackend } from '../helpers/database.ts';
-import { V3, call, createRoom, enc, invite, join, newUser, sendMessage, suiteServer } from '../rooms/client.ts';
+import { V3, call, createRoom, enc, invite, join, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 
 interface StoredEvent {
   stream_ordering: number | string;
@@ -65,8 +65,7 @@ forEachBackend('push rules store: unread events', (backend) => {
 
   test('questions of one room share one read, all in one statement, each answered as the definition says', async () => {
     const s = server();
-    const [alice, bob, carol, dave, erin, frank] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol || !dave || !erin || !frank) throw new Error('users');
+    const [alice, bob, carol, dave, erin, frank] = await newUsers(s, 'alice', 'bob', 'carol', 'dave', 'erin', 'frank');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     const other = await createRoom(s, bob, { preset: 'public_chat' });
     const otherStart = await sendMessage(s, bob, other, 'before');
@@ -127,8 +126,7 @@ forEachBackend('push rules store: unread events', (backend) => {
 
   test('under the cap, a shared read gives each the newest; the bound on what it gives up', async () => {
     const s = server();
-    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol) throw new Error('users');
+    const [alice, bob, carol] = await newUsers(s, 'alice', 'bob', 'carol');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     await join(s, bob, roomId);
     await join(s, carol, roomId);
@@ -167,8 +165,7 @@ forEachBackend('push rules store: unread events', (backend) => {
 
   test('watching a range: any state change or redaction in it, by anyone, counted or not', async () => {
     const s = server();
-    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((name) => newUser(s, name)));
-    if (!alice || !bob || !carol) throw new Error('users');
+    const [alice, bob, carol] = await newUsers(s, 'alice', 'bob', 'carol');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     const other = await createRoom(s, alice, { preset: 'public_chat' });
     await join(s, bob, roomId);
