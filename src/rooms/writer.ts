@@ -152,14 +152,13 @@ export class RoomWriter {
     // The create event first: in v12 it names the room.
     const createDraft: EventDraft = { type: 'm.room.create', sender: room.creator, stateKey: '', content: createContent };
     const provisionalRoomId = room.roomId ?? '';
-    const create = this.build(provisionalRoomId, cache, createDraft, new Map(), now);
+    const create = this.build(provisionalRoomId, cache, createDraft, new Map(), [], now);
     const roomId = v.roomIdFromCreateEvent ? create.event.room_id : provisionalRoomId;
     const overlay = new Map<StateKey, RoomEvent>([[stateKey('m.room.create', ''), create.event]]);
     const built: Built[] = [create];
     let extremity = create.event;
     for (const draft of drafts(roomId)) {
-      const working: RoomCache = { ...cache, extremities: [extremity] };
-      const b = this.build(roomId, working, draft, overlay, now);
+      const b = this.build(roomId, cache, draft, overlay, [extremity], now);
       built.push(b);
       extremity = b.event;
       if (b.event.state_key !== undefined) overlay.set(stateKey(b.event.type, b.event.state_key), b.event);
@@ -191,7 +190,7 @@ export class RoomWriter {
             for (const job of jobs) job.reject(error);
             continue;
           }
-          current = this.prepare(roomId, cache, jobs, null, null);
+          current = this.add(this.newBatch(roomId, cache, null, null), jobs);
         }
         const committing = this.commit(current);
         next = await this.buildWhileCommitting(roomId, queue, current, committing);
@@ -221,7 +220,7 @@ export class RoomWriter {
       const room = MAX_BATCH - (next?.jobs.length ?? 0);
       // Remote writes waiting stop the building ahead, so that a steady flow of local sends cannot starve them.
       if (queue.jobs.length > 0 && room > 0 && (queue.remote?.length ?? 0) === 0) {
-        next = this.prepare(roomId, current.cache, queue.jobs.splice(0, room), null, next ?? current);
+        next = this.add(next ?? this.newBatch(roomId, current.cache, null, current), queue.jobs.splice(0, room));
         continue;
       }
       const arrived = new Promise<'arrived'>((resolve) => (queue.arrived = () => resolve('arrived')));
@@ -247,20 +246,18 @@ export class RoomWriter {
       for (const job of jobs) job.reject(error);
       return;
     }
-    const outcome = await this.commit(this.prepare(roomId, cache, jobs, earlier, null));
+    const outcome = await this.commit(this.add(this.newBatch(roomId, cache, earlier, null), jobs));
     if (outcome === 'duplicate txn') {
       for (const job of jobs) job.reject(new Error('a transaction id was used again while its batch was being written'));
     }
   }
 
   /**
-   * Builds jobs into a batch on the cached state, or on top of `base` (a batch not yet committed, or the batch being
-   * extended). `earlier` holds txn ids known to be used (null: assume none; the batch statement checks).
+   * An empty batch on the cached state, or on top of `prior` (a batch being stored: its state changes and its last
+   * event come first). `earlier` holds txn ids known to be used (null: assume none; the batch statement checks).
    */
-  private prepare(roomId: string, cache: RoomCache, jobs: readonly Job[], earlier: Map<string, string> | null, base: Prepared | null): Prepared {
-    // `base` not yet sent is extended; one being stored is built upon.
-    const prior = base?.sent ? base : null;
-    const batch: Prepared = base && !base.sent ? base : {
+  private newBatch(roomId: string, cache: RoomCache, earlier: Map<string, string> | null, prior: Prepared | null): Prepared {
+    return {
       roomId,
       cache,
       jobs: [],
@@ -268,27 +265,29 @@ export class RoomWriter {
       accepted: [],
       overlay: new Map(),
       prior,
-      extremities: prior ? (prior.built.length > 0 ? [(prior.built.at(-1) as Built).event] : prior.extremities) : cache.extremities,
+      extremities: prior ? tipOf(prior) : cache.extremities,
       duplicates: [],
       failed: [],
       keys: new Set(),
       earlier,
       stored: new Map(),
-      sent: false,
     };
+  }
+
+  /** Builds jobs into the batch, each on the ones before it. */
+  private add(batch: Prepared, jobs: readonly Job[]): Prepared {
     const lookup: StateLookup = { get: (key) => batch.overlay.get(key) ?? batch.prior?.overlay.get(key) };
     const now = this.opts.now();
     for (const job of jobs) {
       batch.jobs.push(job);
       const txn = job.draft.txn;
       const key = txn ? txnKey(job.draft.sender, txn) : undefined;
-      if (key !== undefined && (earlier?.has(key) || batch.keys.has(key) || batch.prior?.keys.has(key))) {
+      if (key !== undefined && (batch.earlier?.has(key) || batch.keys.has(key) || batch.prior?.keys.has(key))) {
         batch.duplicates.push({ job, key });
         continue;
       }
       try {
-        const working: RoomCache = { ...cache, extremities: batch.built.length > 0 ? [(batch.built.at(-1) as Built).event] : batch.extremities };
-        const b = this.build(roomId, working, job.draft, lookup, now);
+        const b = this.build(batch.roomId, batch.cache, job.draft, lookup, tipOf(batch), now);
         batch.built.push(b);
         batch.accepted.push(job);
         if (key !== undefined) batch.keys.add(key);
@@ -302,7 +301,6 @@ export class RoomWriter {
 
   /** Stores a prepared batch and answers its callers; never rejects (a failure is the outcome or the callers' error). */
   private async commit(batch: Prepared): Promise<Outcome> {
-    batch.sent = true;
     const { roomId } = batch;
     if (batch.built.length > 0) {
       let persisted: PersistedEvent[];
@@ -364,14 +362,13 @@ export class RoomWriter {
   }
 
   /** Builds, signs and authorises one event against the cached state with the batch's own changes on top. */
-  private build(roomId: string, cache: RoomCache, draft: EventDraft, overlay: StateLookup, now: number): Built {
+  private build(roomId: string, cache: RoomCache, draft: EventDraft, overlay: StateLookup, prevEvents: readonly RoomEvent[], now: number): Built {
     const v = cache.version;
     const lookup = (type: string, key: string) => overlay.get(stateKey(type, key)) ?? cache.state.get(stateKey(type, key));
     const selectable = { type: draft.type, sender: draft.sender, content: draft.content, ...(draft.stateKey !== undefined ? { state_key: draft.stateKey } : {}) };
     const authEvents = authTypesForEvent(selectable, v)
       .map((k) => lookup(k.type, k.stateKey))
       .filter((e): e is RoomEvent => e !== undefined);
-    const prevEvents = cache.extremities;
     const depth = prevEvents.reduce((max, e) => Math.max(max, e.depth), 0) + 1;
     const reference = (e: RoomEvent): JsonValue => (v.eventFormat === 1 ? [e.event_id, { sha256: this.referenceHash(cache, e) }] : e.event_id);
 
@@ -555,12 +552,17 @@ interface Prepared {
   earlier: Map<string, string> | null;
   /** What was stored, by txn key (filled on commit; a later batch's repeat of one of these txn ids is answered from it). */
   stored: Map<string, PersistedEvent>;
-  sent: boolean;
 }
 
 type Outcome = 'committed' | 'duplicate txn' | 'failed';
 
 type StateLookup = Pick<ReadonlyMap<StateKey, RoomEvent>, 'get'>;
+
+/** The prev_events of an event added to the batch: its last event, or what the batch starts on. */
+function tipOf(batch: Prepared): RoomEvent[] {
+  const last = batch.built.at(-1);
+  return last ? [last.event] : batch.extremities;
+}
 
 function txnKey(userId: string, txn: { deviceId: string; txnId: string }): string {
   return `${userId}\u0000${txn.deviceId}\u0000${txn.txnId}`;
