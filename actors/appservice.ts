@@ -3,10 +3,11 @@
 // the query string), acknowledged in storage; UP/DOWN and the back-off step are persisted. At boot every
 // registration with a URL gets its row (new ones at the current events position) and its actor's input from it:
 // a service stored as DOWN starts in its recoverer at its stored step. A crashed `as:<id>` actor is started again
-// the same way, from its row (createAppserviceRestarter).
-import { fromPromise } from 'xstate';
-import type { AnyActorRef } from 'xstate';
+// the same way, from its row, by a machine per service that waits its back-off (createAppserviceRestarter).
+import { createActor, fromPromise } from 'xstate';
+import type { Actor, AnyActorRef } from 'xstate';
 import { appserviceMachine } from '../machines/appservice.ts';
+import { appserviceRestartMachine } from '../machines/appserviceRestart.ts';
 import type {
   AppserviceInput,
   BackoffChange,
@@ -167,19 +168,6 @@ export async function bootAppservices(options: BootAppservicesOptions): Promise<
   return pushed.map((reg) => inputFromRow(reg.id, states.get(reg.id), options.eventsPosition, options.clock, options.transactionTimeoutMs));
 }
 
-/** A crash longer than this after the previous one of the same service counts as a first crash again. */
-export const CRASH_MEMORY_MS = 10 * 60_000;
-export const MAX_RESTART_DELAY_MS = 60_000;
-
-/**
- * How long before the n-th crash in a row is restarted: the first at once, then 1 s, 2 s, 4 s, ... up to 60 s, so
- * a service whose actor crashes again on every start does not spin.
- */
-export function restartDelayMs(crashesInARow: number): number {
-  if (crashesInARow <= 1) return 0;
-  return Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (crashesInARow - 2));
-}
-
 export interface AppserviceRestarter {
   /** The actor `as:<serviceId>` crashed with `error`: read its row and `spawn` it again (after restartDelayMs). */
   restart(serviceId: string, error: unknown, spawn: (input: AppserviceInput) => void): void;
@@ -196,47 +184,49 @@ export interface AppserviceRestarterOptions {
   transactionTimeoutMs?: number;
 }
 
+/** One appserviceRestartMachine per service, started at its first crash: it counts the crashes and waits the delays. */
 export function createAppserviceRestarter(options: AppserviceRestarterOptions): AppserviceRestarter {
   const { store, clock, logger } = options;
-  const crashes = new Map<string, { inARow: number; lastAt: number }>();
-  const timers = new Set<unknown>();
+  const logic = (respawn: (input: AppserviceInput) => void) =>
+    appserviceRestartMachine.provide({
+      actors: {
+        readRow: fromPromise<AppserviceInput, { serviceId: string }>(async ({ input }) => {
+          const state = await store.serviceState(input.serviceId);
+          if (!state) throw new Error('no stored state');
+          return inputFromRow(input.serviceId, state, state.streamPosition, clock, options.transactionTimeoutMs);
+        }),
+      },
+      actions: {
+        logCrash: (_args, crash) =>
+          logger.error({ err: crash.error, service: crash.serviceId, restartInMs: crash.restartInMs }, 'appservice actor crashed'),
+        respawn: (_args, input) => {
+          respawn(input);
+          logger.info({ service: input.serviceId, state: input.down ? 'down' : 'up' }, 'appservice actor restarted from its stored state');
+        },
+      },
+    });
+  const restarters = new Map<string, { actor: Actor<ReturnType<typeof logic>>; spawn: (input: AppserviceInput) => void }>();
   let stopped = false;
 
-  const respawn = async (serviceId: string, spawn: (input: AppserviceInput) => void) => {
-    const state = await store.serviceState(serviceId);
-    if (stopped) return;
-    if (!state) throw new Error('no stored state');
-    spawn(inputFromRow(serviceId, state, state.streamPosition, clock, options.transactionTimeoutMs));
-    logger.info({ service: serviceId, state: state.state }, 'appservice actor restarted from its stored state');
-  };
-
-  const restart = (serviceId: string, error: unknown, spawn: (input: AppserviceInput) => void): void => {
-    if (stopped || !options.serviceIds.has(serviceId)) return;
-    const now = clock.now();
-    const last = crashes.get(serviceId);
-    const inARow = last && now - last.lastAt <= CRASH_MEMORY_MS ? last.inARow + 1 : 1;
-    crashes.set(serviceId, { inARow, lastAt: now });
-    const delay = restartDelayMs(inARow);
-    logger.error({ err: error, service: serviceId, restartInMs: delay }, 'appservice actor crashed');
-    // A failed read of the row is one more crash: it is tried again after the next delay.
-    const run = () => void respawn(serviceId, spawn).catch((readError: unknown) => restart(serviceId, readError, spawn));
-    if (delay === 0) {
-      run();
-      return;
-    }
-    const timer = clock.setTimeout(() => {
-      timers.delete(timer);
-      run();
-    }, delay);
-    timers.add(timer);
-  };
-
   return {
-    restart,
+    restart: (serviceId, error, spawn) => {
+      if (stopped || !options.serviceIds.has(serviceId)) return;
+      let restarter = restarters.get(serviceId);
+      if (!restarter) {
+        const created = { spawn, actor: createActor(logic((input) => created.spawn(input)), { clock, input: { serviceId } }) };
+        restarters.set(serviceId, created);
+        restarter = created;
+        // Only a throwing spawn or logger could stop it: logged, not thrown at the process.
+        created.actor.subscribe({ error: (err: unknown) => logger.error({ err, service: serviceId }, 'appservice restarter stopped') });
+        created.actor.start();
+      }
+      restarter.spawn = spawn;
+      restarter.actor.send({ type: 'CRASHED', error });
+    },
     stop: () => {
       stopped = true;
-      for (const timer of timers) clock.clearTimeout(timer);
-      timers.clear();
+      for (const { actor } of restarters.values()) actor.stop();
+      restarters.clear();
     },
   };
 }

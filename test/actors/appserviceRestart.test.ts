@@ -1,12 +1,15 @@
 // The supervisor restarts a crashed `as:<id>` actor from its stored row (DESIGN.md §2 and §4): an injected action
 // that throws unexpectedly kills the actor; a new one starts in the state storage holds (here still DOWN, at its
-// stored back-off step), first at once, then after 1 s, 2 s, ... when it keeps crashing. On a SimulatedClock.
+// stored back-off step), first at once, then after 1 s, 2 s, ... when it keeps crashing (machines/appserviceRestart.ts).
+// On a SimulatedClock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SimulatedClock, fromPromise } from 'xstate';
+import { SimulatedClock, createActor, fromPromise } from 'xstate';
 import type { AnyActorRef } from 'xstate';
 import { appserviceMachine, appserviceStateOf, type AppserviceSnapshot, type TakeTransactionInput, type TakenTransaction } from '../../machines/appservice.ts';
-import { bootAppservices, createAppserviceRestarter, restartDelayMs } from '../../actors/appservice.ts';
+import { bootAppservices, createAppserviceRestarter } from '../../actors/appservice.ts';
+import { CRASH_MEMORY_MS, MAX_RESTART_DELAY_MS, appserviceRestartMachine, restartDelayMs } from '../../machines/appserviceRestart.ts';
+import type { AppserviceInput } from '../../machines/appservice.ts';
 import { startActorSystem, type TroupeActors } from '../../actors/system.ts';
 import { createLogger } from '../../src/log.ts';
 import { PostgresAppserviceStore } from '../../src/storage/appservices.ts';
@@ -31,6 +34,84 @@ async function settle(): Promise<void> {
 
 test('restart delays: at once, then 1 s doubling up to 60 s', () => {
   assert.deepEqual([1, 2, 3, 4, 5, 8, 20].map(restartDelayMs), [0, 1000, 2000, 4000, 8000, 60_000, 60_000]);
+});
+
+/** The restart machine alone, on a SimulatedClock: `reads` counts row reads; `failReads` of them fail first. */
+function restartMachine(failReads = 0) {
+  const clock = new SimulatedClock();
+  const seen = { reads: 0, respawned: 0, logged: [] as number[] };
+  let failsLeft = failReads;
+  const actor = createActor(
+    appserviceRestartMachine.provide({
+      actors: {
+        readRow: fromPromise<AppserviceInput, { serviceId: string }>(async ({ input }) => {
+          seen.reads++;
+          if (failsLeft > 0) {
+            failsLeft--;
+            throw new Error('the database is away');
+          }
+          return { serviceId: input.serviceId, down: true, position: 7, pending: true, backoffStep: 3, now: clock.now() };
+        }),
+      },
+      actions: {
+        logCrash: (_args, crash) => seen.logged.push(crash.restartInMs),
+        respawn: () => void seen.respawned++,
+      },
+    }),
+    { clock, input: { serviceId: SERVICE } },
+  ).start();
+  return { clock, actor, seen };
+}
+
+test('restart machine: the n-th crash in a row waits its named delay, then reads the row and respawns', async () => {
+  const { clock, actor, seen } = restartMachine();
+  actor.send({ type: 'CRASHED', error: new Error('1') });
+  await until(() => seen.respawned === 1, 'the restart at once');
+  actor.send({ type: 'CRASHED', error: new Error('2') });
+  assert.equal(actor.getSnapshot().value.restart, 'waiting');
+  clock.increment(999);
+  await settle();
+  assert.equal(seen.reads, 1, 'not read before 1 s');
+  clock.increment(1);
+  await until(() => seen.respawned === 2, 'the restart after 1 s');
+  actor.send({ type: 'CRASHED', error: new Error('3') });
+  clock.increment(1999);
+  await settle();
+  assert.equal(seen.respawned, 2);
+  clock.increment(1);
+  await until(() => seen.respawned === 3, 'the restart after 2 s');
+  assert.deepEqual(seen.logged, [0, 1000, 2000]);
+  // A crash more than CRASH_MEMORY_MS after the previous one is a first crash again: restarted at once.
+  clock.increment(CRASH_MEMORY_MS + 1);
+  assert.equal(actor.getSnapshot().context.crashesInARow, 0);
+  actor.send({ type: 'CRASHED', error: new Error('4') });
+  await until(() => seen.respawned === 4, 'the restart at once after a quiet spell');
+  assert.deepEqual(seen.logged, [0, 1000, 2000, 0]);
+  // The memory counts from the latest crash: crashes less than CRASH_MEMORY_MS apart stay in a row.
+  clock.increment(CRASH_MEMORY_MS - 1);
+  actor.send({ type: 'CRASHED', error: new Error('5') });
+  clock.increment(1000);
+  await until(() => seen.respawned === 5, 'the restart after 1 s');
+  clock.increment(CRASH_MEMORY_MS - 1001);
+  actor.send({ type: 'CRASHED', error: new Error('6') });
+  assert.deepEqual(seen.logged, [0, 1000, 2000, 0, 1000, 2000]);
+  actor.stop();
+});
+
+test('restart machine: a failed read is one more crash, tried again after the next delay; stop drops a pending restart', async () => {
+  const { clock, actor, seen } = restartMachine(1);
+  actor.send({ type: 'CRASHED', error: new Error('1') });
+  await until(() => seen.logged.length === 2, 'the failed read counted as a crash');
+  assert.deepEqual(seen.logged, [0, 1000]);
+  assert.equal(seen.respawned, 0);
+  clock.increment(1000);
+  await until(() => seen.respawned === 1, 'the restart after 1 s');
+  actor.send({ type: 'CRASHED', error: new Error('2') });
+  actor.stop();
+  clock.increment(MAX_RESTART_DELAY_MS);
+  await settle();
+  assert.equal(seen.reads, 2, 'no read after stop');
+  assert.equal(seen.respawned, 1);
 });
 
 forEachBackend('appservice actor restarts', (backend) => {
