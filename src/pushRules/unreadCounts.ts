@@ -94,7 +94,7 @@ export class UnreadCounter {
     this.perRoom = perRoom;
     this.cache = new Lru(options.maxEntries ?? MAX_CACHED_ROOMS);
     this.parsedRules = new Lru(options.maxEntries ?? MAX_CACHED_ROOMS);
-    this.rules = new Batch((userIds) => store.getManyWithStreamIds(userIds), () => null);
+    this.rules = new Batch((userIds) => store.getMany(userIds), () => null);
     this.unread = new Batch(
       async (keys) => {
         const questions = keys.map((key) => {

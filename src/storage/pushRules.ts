@@ -76,20 +76,12 @@ export class PushRulesStore {
   }
 
   /** The push rules documents of these users with their stream ids (a user with none is left out). */
-  async getManyWithStreamIds(userIds: readonly string[]): Promise<Map<string, StoredPushRules>> {
+  async getMany(userIds: readonly string[]): Promise<Map<string, StoredPushRules>> {
     const { rows } = await this.db.query<{ user_id: string; rules: JsonObject; stream_id: number | string }>(
       'SELECT user_id, rules, stream_id FROM push_rules WHERE user_id = ANY($1::text[])',
       [[...userIds]],
     );
     return new Map(rows.map((r) => [r.user_id, { rules: r.rules, streamId: Number(r.stream_id) }]));
-  }
-
-  /** The push rules documents of these users (a user with none is left out). */
-  async getMany(userIds: readonly string[]): Promise<Map<string, JsonObject>> {
-    const { rows } = await this.db.query<{ user_id: string; rules: JsonObject }>('SELECT user_id, rules FROM push_rules WHERE user_id = ANY($1::text[])', [
-      [...userIds],
-    ]);
-    return new Map(rows.map((r) => [r.user_id, r.rules]));
   }
 
   /**
@@ -227,12 +219,6 @@ export class PushRulesStore {
     );
     for (const r of rows) out[Number(r.i) - 1] = JSON.parse(r.pdu) as JsonObject;
     return out;
-  }
-
-  /** The stream's position at boot. */
-  async maxStreamId(): Promise<number> {
-    const { rows } = await this.db.query<{ max: number | string | null }>('SELECT max(stream_id) AS max FROM push_rules');
-    return Number(rows[0]?.max ?? 0);
   }
 }
 

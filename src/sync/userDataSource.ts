@@ -124,7 +124,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
   const deviceLists = new DeviceListService(db, writers.device_lists, shared);
   const pushRules = new PushRulesService(db, writers.push_rules);
   // Each user's stored rules, read for many initial syncs at once (a thousand clients starting together).
-  const storedRules = new Batch<JsonObject | null>((userIds) => new PushRulesStore(db).getMany(userIds), () => null);
+  const storedRules = new Batch<JsonObject | null>(async (userIds) => new Map([...(await new PushRulesStore(db).getMany(userIds))].map(([id, r]) => [id, r.rules])), () => null);
 
   return {
     accountData,

@@ -1,7 +1,7 @@
 // Push rules API (Client-Server "Push Rules: API"): the global ruleset, one rule, and a rule's enabled flag and
 // actions. `global` is the only scope.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isRuleKind, type PushAction, type RuleKind } from '../../../pushRules/rules.ts';
+import { isRuleKind, type PushRule, type RuleKind } from '../../../pushRules/rules.ts';
 import type { RuleBody } from '../../../pushRules/service.ts';
 import type { HttpContext } from '../../context.ts';
 import { invalidParam } from '../../errors.ts';
@@ -69,15 +69,19 @@ export function registerPushRules(app: FastifyInstance, ctx: HttpContext): void 
     },
   });
 
+  /** The authenticated user and the rule the path names (authentication checked first). */
+  const ruleRequest = async (request: FastifyRequest) => {
+    const { userId } = await ctx.authenticate(request);
+    return { userId, ...ruleParams(request) };
+  };
+
   route(app, RULE_PATH, {
     GET: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const { kind, ruleId } = ruleParams(request);
+      const { userId, kind, ruleId } = await ruleRequest(request);
       return userDataCall(() => ctx.userData.pushRules.rule(userId, kind, ruleId));
     },
     PUT: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const { kind, ruleId } = ruleParams(request);
+      const { userId, kind, ruleId } = await ruleRequest(request);
       const before = placementParam(request, 'before');
       const after = placementParam(request, 'after');
       const body = parseBody<RuleBody>(RULE_SCHEMA, request.body);
@@ -87,42 +91,31 @@ export function registerPushRules(app: FastifyInstance, ctx: HttpContext): void 
       return {};
     },
     DELETE: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const { kind, ruleId } = ruleParams(request);
+      const { userId, kind, ruleId } = await ruleRequest(request);
       await userDataCall(() => ctx.userData.pushRules.remove(userId, kind, ruleId));
       return {};
     },
   });
 
-  route(app, `${RULE_PATH}/enabled`, {
-    GET: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const { kind, ruleId } = ruleParams(request);
-      const rule = await userDataCall(() => ctx.userData.pushRules.rule(userId, kind, ruleId));
-      return { enabled: rule.enabled };
-    },
-    PUT: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const { kind, ruleId } = ruleParams(request);
-      const { enabled } = parseBody<{ enabled: boolean }>(ENABLED_SCHEMA, request.body);
-      await userDataCall(() => ctx.userData.pushRules.setEnabled(userId, kind, ruleId, enabled));
-      return {};
-    },
-  });
-
-  route(app, `${RULE_PATH}/actions`, {
-    GET: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const { kind, ruleId } = ruleParams(request);
-      const rule = await userDataCall(() => ctx.userData.pushRules.rule(userId, kind, ruleId));
-      return { actions: rule.actions };
-    },
-    PUT: async (request) => {
-      const { userId } = await ctx.authenticate(request);
-      const { kind, ruleId } = ruleParams(request);
-      const { actions } = parseBody<{ actions: PushAction[] }>(ACTIONS_BODY_SCHEMA, request.body);
-      await userDataCall(() => ctx.userData.pushRules.setActions(userId, kind, ruleId, actions));
-      return {};
-    },
-  });
+  // .../enabled and .../actions: one attribute of a rule, read and set.
+  const attribute = <K extends 'enabled' | 'actions'>(
+    name: K,
+    schema: object,
+    set: (userId: string, kind: RuleKind, ruleId: string, value: PushRule[K]) => Promise<void>,
+  ) =>
+    route(app, `${RULE_PATH}/${name}`, {
+      GET: async (request) => {
+        const { userId, kind, ruleId } = await ruleRequest(request);
+        const rule = await userDataCall(() => ctx.userData.pushRules.rule(userId, kind, ruleId));
+        return { [name]: rule[name] };
+      },
+      PUT: async (request) => {
+        const { userId, kind, ruleId } = await ruleRequest(request);
+        const value = parseBody<Record<K, PushRule[K]>>(schema, request.body)[name];
+        await userDataCall(() => set(userId, kind, ruleId, value));
+        return {};
+      },
+    });
+  attribute('enabled', ENABLED_SCHEMA, (userId, kind, ruleId, enabled) => ctx.userData.pushRules.setEnabled(userId, kind, ruleId, enabled));
+  attribute('actions', ACTIONS_BODY_SCHEMA, (userId, kind, ruleId, actions) => ctx.userData.pushRules.setActions(userId, kind, ruleId, actions));
 }
