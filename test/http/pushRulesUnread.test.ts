@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
 import { MAX_EVALUATED_PER_ROOM } from '../../src/pushRules/unreadCounts.ts';
 import type { QueryOptions } from '../../src/storage/database.ts';
-import { V3, call, createRoom, enc, invite, join, newUser, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
+import { joinedInTurn } from '../pushRules/joinedInTurn.ts';
+import { V3, call, createRoom, enc, join, newUser, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 import { joinedRoom, setState, sync, type SyncBody } from '../sync/client.ts';
 
 forEachBackend('unread counts from push rules', (backend) => {
@@ -80,20 +81,9 @@ forEachBackend('unread counts of members woken together', (backend) => {
     const s = server();
     const [alice, bob, carol, dave, erin, frank] = await newUsers(s, 'alice', 'bob', 'carol', 'dave', 'erin', 'frank');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
-    // Joins in turn, so each counts from another point; messages between them.
-    await join(s, bob, roomId);
-    await sendMessage(s, alice, roomId, 'a1');
-    await join(s, carol, roomId);
-    await sendMessage(s, bob, roomId, 'b1');
-    await join(s, dave, roomId);
-    const b2 = await sendMessage(s, bob, roomId, 'b2, to be redacted');
-    const d1 = await sendMessage(s, dave, roomId, 'd1');
-    await join(s, erin, roomId);
-    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/send/m.room.message/c1`, carol, { msgtype: 'm.text', body: 'c1 for erin', 'm.mentions': { user_ids: [erin.userId] } });
-    // frank's invite is his alone: no joined member counts it.
-    await invite(s, alice, roomId, frank.userId);
-    await sendMessage(s, dave, roomId, 'd2');
-    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/redact/${enc(b2)}/r1`, bob, {});
+    // Joins in turn, so each counts from another point; messages between them. frank's invite is his alone: no joined
+    // member counts it.
+    const { d1 } = await joinedInTurn(s, roomId, [alice, bob, carol, dave, erin, frank]);
     await call(s, 'POST', `${V3}/rooms/${enc(roomId)}/receipt/m.read/${enc(d1)}`, bob, {});
     await call(s, 'PUT', `${V3}/user/${enc(carol.userId)}/account_data/m.ignored_user_list`, carol, { ignored_users: { [dave.userId]: {} } });
 

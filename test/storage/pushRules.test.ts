@@ -8,7 +8,8 @@ import type { Queryable } from '../../src/storage/database.ts';
 import { PushRulesStore, type UnreadQuestion } from '../../src/storage/pushRules.ts';
 import type { TestServer, TestUser } from '../helpers/server.ts';
 import { forEachBackend } from '../helpers/database.ts';
-import { V3, call, createRoom, enc, invite, join, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
+import { joinedInTurn } from '../pushRules/joinedInTurn.ts';
+import { V3, call, createRoom, enc, join, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 
 interface StoredEvent {
   stream_ordering: number | string;
@@ -69,18 +70,7 @@ forEachBackend('push rules store: unread events', (backend) => {
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     const other = await createRoom(s, bob, { preset: 'public_chat' });
     const otherStart = await sendMessage(s, bob, other, 'before');
-    await join(s, bob, roomId);
-    await sendMessage(s, alice, roomId, 'a1');
-    await join(s, carol, roomId);
-    await sendMessage(s, bob, roomId, 'b1');
-    await join(s, dave, roomId);
-    const b2 = await sendMessage(s, bob, roomId, 'b2, redacted');
-    const d1 = await sendMessage(s, dave, roomId, 'd1');
-    await join(s, erin, roomId);
-    const middle = await sendMessage(s, carol, roomId, 'c1');
-    await invite(s, alice, roomId, frank.userId);
-    await sendMessage(s, dave, roomId, 'd2');
-    await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/redact/${enc(b2)}/r1`, bob, {});
+    const { d1, c1: middle } = await joinedInTurn(s, roomId, [alice, bob, carol, dave, erin, frank]);
     await sendMessage(s, bob, other, 'elsewhere');
 
     const upTo = Number.MAX_SAFE_INTEGER;
