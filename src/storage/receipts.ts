@@ -77,10 +77,10 @@ export class ReceiptStore {
 
   /**
    * How far each (user, room) has read the main timeline (m.read or m.read.private, unthreaded or main): the stream
-   * ordering of the newest event read, keyed by `${userId}\u0000${roomId}`; pairs with no receipt are absent.
+   * ordering of the newest event read; pairs with no receipt are absent.
    */
-  async readUpTo(pairs: readonly { userId: string; roomId: string }[]): Promise<Map<string, number>> {
-    if (pairs.length === 0) return new Map();
+  async readUpTo(pairs: readonly { userId: string; roomId: string }[]): Promise<{ userId: string; roomId: string; at: number }[]> {
+    if (pairs.length === 0) return [];
     const { rows } = await this.db.query<{ user_id: string; room_id: string; at: number }>(
       `SELECT r.user_id, r.room_id, max(r.event_stream_ordering) AS at
          FROM unnest($1::text[], $2::text[]) AS k(user_id, room_id)
@@ -89,6 +89,6 @@ export class ReceiptStore {
         GROUP BY r.user_id, r.room_id`,
       [pairs.map((p) => p.userId), pairs.map((p) => p.roomId)],
     );
-    return new Map(rows.map((r) => [`${r.user_id}\u0000${r.room_id}`, Number(r.at)]));
+    return rows.map((r) => ({ userId: r.user_id, roomId: r.room_id, at: Number(r.at) }));
   }
 }

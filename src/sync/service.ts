@@ -111,7 +111,7 @@ export class SyncService {
     const deadline = this.now() + request.timeoutMs;
     const hidden = hiddenStreams(request.filter);
     let to = this.currentToken(request);
-    let result = await this.respond(request, to);
+    let result = await this.respond(request, to, hidden);
     // The token the wait starts from: past `to` when wake-ups by hidden streams alone were skipped.
     let waitFrom = to;
     for (;;) {
@@ -128,7 +128,7 @@ export class SyncService {
       }
       to = next;
       waitFrom = next;
-      result = await this.respond(request, to);
+      result = await this.respond(request, to, hidden);
     }
   }
 
@@ -136,17 +136,17 @@ export class SyncService {
     return request.since ? this.notifier.currentToken().max(request.since) : this.notifier.currentToken();
   }
 
-  /** The response up to `to`, computed in the limiter its kind belongs to. */
-  private respond(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
-    if (request.since === undefined || request.fullState) return this.initial.run(() => this.compute(request, to));
+  /** The response up to `to`, computed in the limiter its kind belongs to; `hidden` is hiddenStreams(request.filter). */
+  private respond(request: SyncRequest, to: StreamToken, hidden: ReadonlySet<StreamName>): Promise<SyncResult> {
+    if (request.since === undefined || request.fullState) return this.initial.run(() => this.compute(request, to, hidden));
     // A token no stream has moved past needs no room query, so it does not queue behind responses that do.
-    if (!to.isAfter(request.since)) return this.withoutRooms(request, to);
-    return this.incremental.run(() => this.compute(request, to));
+    if (!to.isAfter(request.since)) return this.withoutRooms(request, to, hidden);
+    return this.incremental.run(() => this.compute(request, to, hidden));
   }
 
   /** The response between request.since and `to`. */
-  async compute(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
-    if (roomsUnchanged(request, to)) return this.withoutRooms(request, to);
+  private async compute(request: SyncRequest, to: StreamToken, hidden: ReadonlySet<StreamName>): Promise<SyncResult> {
+    if (roomsUnchanged(request, to)) return this.withoutRooms(request, to, hidden);
     const { userId, filter } = request;
     const roomFilter = filter.room;
     const upTo = to.get('events');
@@ -183,7 +183,7 @@ export class SyncService {
       joinedRoomIds: joined.map((r) => r.roomId),
       newlyJoinedRoomIds: joined.filter((r) => since === undefined || r.newlyJoined).map((r) => r.roomId),
       newlyLeftRoomIds: left.filter((r) => r.newlyLeft).map((r) => r.roomId),
-      hidden: hiddenStreams(request.filter),
+      hidden,
     });
     const readUpTo = joined.length > 0 ? this.userData.readUpTo(userId, joined.map((r) => r.roomId)) : Promise.resolve(new Map<string, number>());
     // Awaited further down; their rejections are handled there.
@@ -318,27 +318,7 @@ export class SyncService {
     }
     const { invite, knock } = await this.strippedRooms(classified, ignored);
 
-    const nextBatch = StreamToken.of({ ...to.toRecord(), ...data.positions });
-    const accountData = filterJsonEvents(filter.account_data, data.accountData);
-    const presence = filterJsonEvents(filter.presence, data.presence);
-    const body: JsonObject = {
-      next_batch: nextBatch.toString(),
-      rooms: { join, invite, leave, knock },
-      account_data: { events: accountData },
-      presence: { events: presence },
-      to_device: { events: data.toDevice },
-      device_lists: { changed: data.deviceLists.changed, left: data.deviceLists.left },
-      device_one_time_keys_count: data.oneTimeKeysCount,
-    };
-    const empty =
-      includedJoined.length === 0 &&
-      includedLeft.length === 0 &&
-      Object.keys(invite).length === 0 &&
-      Object.keys(knock).length === 0 &&
-      accountData.length === 0 &&
-      presence.length === 0 &&
-      isQuiet(data);
-    return { body, empty, nextBatch };
+    return response(filter, to, data, { join, invite, leave, knock });
   }
 
   /**
@@ -347,7 +327,7 @@ export class SyncService {
    * is read. The per-user data streams are still asked (with no rooms), which costs no query for streams that did not
    * move, and lets to-device messages at or before `since` be acknowledged.
    */
-  private async withoutRooms(request: SyncRequest, to: StreamToken): Promise<SyncResult> {
+  private async withoutRooms(request: SyncRequest, to: StreamToken, hidden: ReadonlySet<StreamName>): Promise<SyncResult> {
     const data = await this.userData.collect({
       userId: request.userId,
       deviceId: request.deviceId,
@@ -356,21 +336,9 @@ export class SyncService {
       joinedRoomIds: [],
       newlyJoinedRoomIds: [],
       newlyLeftRoomIds: [],
-      hidden: hiddenStreams(request.filter),
+      hidden,
     });
-    const nextBatch = StreamToken.of({ ...to.toRecord(), ...data.positions });
-    const accountData = filterJsonEvents(request.filter.account_data, data.accountData);
-    const presence = filterJsonEvents(request.filter.presence, data.presence);
-    const body: JsonObject = {
-      next_batch: nextBatch.toString(),
-      rooms: { join: {}, invite: {}, leave: {}, knock: {} },
-      account_data: { events: accountData },
-      presence: { events: presence },
-      to_device: { events: data.toDevice },
-      device_lists: { changed: data.deviceLists.changed, left: data.deviceLists.left },
-      device_one_time_keys_count: data.oneTimeKeysCount,
-    };
-    return { body, empty: accountData.length === 0 && presence.length === 0 && isQuiet(data), nextBatch };
+    return response(request.filter, to, data, { join: {}, invite: {}, leave: {}, knock: {} });
   }
 
   /** Unread notifications and highlights per room: the user's push rules over the events after their read receipt (or their join, if later). */
@@ -390,7 +358,6 @@ export class SyncService {
       rules,
     );
   }
-
 
   private async strippedRooms(classified: readonly ClassifiedRoom[], ignored: ReadonlySet<string>): Promise<{ invite: JsonObject; knock: JsonObject }> {
     const rooms = classified.filter((r) => r.section === 'invite' || r.section === 'knock');
@@ -500,6 +467,36 @@ function hasMemberEvent(events: readonly StoredEvent[] | undefined): boolean {
 
 function senders(timeline: Timeline | undefined): Set<string> {
   return new Set((timeline?.events ?? []).map((e) => e.sender));
+}
+
+/**
+ * The response made of its room sections and the rest: next_batch, the top-level account data and presence under their
+ * filters, the to-device messages and device lists; empty when none of these nor any room section has anything.
+ */
+function response(
+  filter: Filter,
+  to: StreamToken,
+  data: UserDataResponse,
+  rooms: { join: JsonObject; invite: JsonObject; leave: JsonObject; knock: JsonObject },
+): SyncResult {
+  const nextBatch = StreamToken.of({ ...to.toRecord(), ...data.positions });
+  const accountData = filterJsonEvents(filter.account_data, data.accountData);
+  const presence = filterJsonEvents(filter.presence, data.presence);
+  const body: JsonObject = {
+    next_batch: nextBatch.toString(),
+    rooms,
+    account_data: { events: accountData },
+    presence: { events: presence },
+    to_device: { events: data.toDevice },
+    device_lists: { changed: data.deviceLists.changed, left: data.deviceLists.left },
+    device_one_time_keys_count: data.oneTimeKeysCount,
+  };
+  const empty =
+    Object.values(rooms).every((section) => Object.keys(section).length === 0) &&
+    accountData.length === 0 &&
+    presence.length === 0 &&
+    isQuiet(data);
+  return { body, empty, nextBatch };
 }
 
 /** Nothing top-level that is not filtered (room data counts through the rooms it puts in the response). */

@@ -37,7 +37,7 @@ export class ReceiptService {
         const [userId, roomId] = partsOf(key);
         return { userId: userId as string, roomId: roomId as string };
       });
-      return this.store.readUpTo(pairs);
+      return new Map((await this.store.readUpTo(pairs)).map((r) => [keyOf(r.userId, r.roomId), r.at]));
     }, () => null);
   }
 

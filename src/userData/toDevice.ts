@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Database } from '../storage/database.ts';
 import { PostgresDeviceStore } from '../storage/devices.ts';
 import { ToDeviceStore, type ToDeviceMessage } from '../storage/toDevice.ts';
+import { keyOf } from '../sync/batch.ts';
 import type { StreamWriter } from './streamWriter.ts';
 
 /** At most this many messages per /sync response; next_batch then points at the last one delivered. */
@@ -74,7 +75,7 @@ export class ToDeviceService {
   }
 
   private async acknowledge(userId: string, deviceId: string, since: number): Promise<void> {
-    const key = `${userId}\u0000${deviceId}`;
+    const key = keyOf(userId, deviceId);
     if ((this.acknowledged.get(key) ?? 0) >= since) return;
     await this.store.deleteUpTo(userId, deviceId, since);
     // Bounded: an entry only saves a DELETE, so forgetting them all is harmless.

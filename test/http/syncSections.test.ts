@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
-import { V3, call, createRoom, enc, invite, join, newUser, sendMessage, suiteServer } from '../rooms/client.ts';
+import { V3, call, createRoom, enc, invite, join, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 import { bodiesOf, joinedRoom, setState, sync } from '../sync/client.ts';
 
 forEachBackend('sync sections over HTTP', (backend) => {
@@ -12,8 +12,7 @@ forEachBackend('sync sections over HTTP', (backend) => {
 
   test('knocking: the room is in rooms.knock with knock_state; told once', async () => {
     const s = server();
-    const alice = await newUser(s, 'alice');
-    const bob = await newUser(s, 'bob');
+    const [alice, bob] = await newUsers(s, 'alice', 'bob');
     const roomId = await createRoom(s, alice, { name: 'Knock here' });
     await setState(s, alice, roomId, 'm.room.join_rules', { join_rule: 'knock' });
     const since = (await sync(s, bob)).next_batch;
@@ -38,9 +37,7 @@ forEachBackend('sync sections over HTTP', (backend) => {
 
   test('ignored users: their messages and invites never reach the user, nor count as unread', async () => {
     const s = server();
-    const alice = await newUser(s, 'alice');
-    const bob = await newUser(s, 'bob');
-    const carol = await newUser(s, 'carol');
+    const [alice, bob, carol] = await newUsers(s, 'alice', 'bob', 'carol');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     await join(s, bob, roomId);
     await join(s, carol, roomId);
@@ -66,8 +63,7 @@ forEachBackend('sync sections over HTTP', (backend) => {
 
   test('ephemeral, room account data and global account data sections under their filters', async () => {
     const s = server();
-    const alice = await newUser(s, 'alice');
-    const bob = await newUser(s, 'bob');
+    const [alice, bob] = await newUsers(s, 'alice', 'bob');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     await join(s, bob, roomId);
     const since = (await sync(s, alice)).next_batch;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
 import type { TestUser } from '../helpers/server.ts';
-import { V3, call, createRoom, enc, join, newUser, suiteServer } from '../rooms/client.ts';
+import { V3, call, createRoom, enc, join, newUsers, suiteServer } from '../rooms/client.ts';
 import { joinedRoom, sync } from '../sync/client.ts';
 
 forEachBackend('syncs answered together', (backend) => {
@@ -13,9 +13,7 @@ forEachBackend('syncs answered together', (backend) => {
 
   test('each response gets its own txn ids, ignored users and push rules', async () => {
     const s = server();
-    const alice = await newUser(s, 'alice');
-    const bob = await newUser(s, 'bob');
-    const carol = await newUser(s, 'carol');
+    const [alice, bob, carol] = await newUsers(s, 'alice', 'bob', 'carol');
     const login = await call(s, 'POST', `${V3}/login`, undefined, {
       type: 'm.login.password',
       identifier: { type: 'm.id.user', user: alice.userId },

@@ -5,6 +5,7 @@ import { canonicalJsonProblem } from '../../../protocol/canonicalJson.ts';
 import type { JsonObject } from '../../../protocol/json.ts';
 import { PostgresFilterStore, type FilterStore } from '../../../storage/filters.ts';
 import { InvalidFilterError, parseFilter, type Filter } from '../../../sync/filter.ts';
+import { keyOf } from '../../../sync/batch.ts';
 import type { HttpContext } from '../../context.ts';
 import { MatrixError, badJson, forbidden, notFound, notJson } from '../../errors.ts';
 import { route } from '../../routes.ts';
@@ -54,7 +55,7 @@ export class FilterResolver {
       }
       return remember(this.inline, value, checkedFilter(parsed));
     }
-    const key = `${userId}\u0000${value}`;
+    const key = keyOf(userId, value);
     const known = this.stored.get(key);
     if (known) return known;
     const filter = await this.store.getFilter(userId, value);
