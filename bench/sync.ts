@@ -11,21 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { BenchRow } from './run.ts';
-import { addUser, arg, databaseUrlArg, median, openBackend } from './lib/harness.ts';
+import { addUser, arg, databaseUrlArg, median, openBackend, request } from './lib/harness.ts';
 import { normaliseConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { startServer } from '../src/main.ts';
-
-async function request(url: string, method: string, token: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text) as Record<string, unknown>;
-}
 
 /** Runs `fn` over the items with at most `width` in flight. */
 async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
