@@ -20,14 +20,11 @@ export class SharedRoomStore {
   /** Which of `others` are joined to a room the local user `userId` is joined to. */
   async sharingAmong(userId: string, others: readonly string[]): Promise<Set<string>> {
     if (others.length === 0) return new Set();
-    const { rows } = await this.db.query<{ state_key: string }>(
-      `SELECT DISTINCT s.state_key FROM local_memberships m
-         JOIN current_state s ON s.room_id = m.room_id AND s.type = 'm.room.member' AND s.membership = 'join'
-                              AND s.state_key = ANY($2::text[])
-        WHERE m.user_id = $1 AND m.membership = 'join'`,
+    const { rows } = await this.db.query<{ user_id: string }>(
+      `SELECT k.user_id FROM unnest($2::text[]) AS k(user_id) WHERE k.user_id IN (${SHARING_ROOM_WITH_$1})`,
       [userId, [...others]],
     );
-    return new Set(rows.map((r) => r.state_key));
+    return new Set(rows.map((r) => r.user_id));
   }
 
   /** Whether two users are joined to a common room (`userId` local). */
