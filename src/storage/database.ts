@@ -14,16 +14,8 @@ export interface QueryResult<Row> {
   rowCount: number;
 }
 
-export interface QueryOptions {
-  /**
-   * Keep the statement prepared under this name on each PostgreSQL connection, so that running it again skips
-   * parsing and planning. Only for hot statements; one name must always mean the same SQL text. PGlite ignores it.
-   */
-  prepareAs?: string;
-}
-
 export interface Queryable {
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>>;
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
 }
 
 /** The handle given to a transaction's callback. Valid only until the callback settles. */

@@ -164,7 +164,7 @@ export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<
   const check = txns.length > 0 ? `SELECT 1 / (CASE WHEN (SELECT count(*) FROM tx) = ${p(txns.length, 'bigint')} THEN 1 ELSE 0 END)` : 'SELECT 1';
   try {
     const sql = `WITH ${parts.join(',\n')} ${check}`;
-    await q.query(sql, params, { prepareAs: batchStatementName(sql) });
+    await q.query(sql, params);
   } catch (error) {
     if ((error as { code?: unknown }).code === DIVISION_BY_ZERO) throw new DuplicateTxnError();
     throw error;
@@ -172,18 +172,6 @@ export async function writeEventBatch(q: Queryable, batch: EventBatch): Promise<
 }
 
 const DIVISION_BY_ZERO = '22012';
-
-// The batch statement has one text per combination of its optional parts (at most 2^7), each kept prepared on
-// PostgreSQL's connections: parsing and planning it again for every batch cost more than running it.
-const batchStatementNames = new Map<string, string>();
-function batchStatementName(sql: string): string {
-  let name = batchStatementNames.get(sql);
-  if (name === undefined) {
-    name = `event_batch_${batchStatementNames.size}`;
-    batchStatementNames.set(sql, name);
-  }
-  return name;
-}
 
 /** A batch carried a (user, device, txn id) that was already used; nothing of the batch was written. */
 export class DuplicateTxnError extends Error {

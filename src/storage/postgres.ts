@@ -1,6 +1,6 @@
 // The Database port on a PostgreSQL server, through a `pg` Pool (plus one dedicated connection for LISTEN).
 import pg from 'pg';
-import type { Database, QueryOptions, QueryResult, Transaction } from './database.ts';
+import type { Database, QueryResult, Transaction } from './database.ts';
 import { databaseErrorCode, DatabaseUsageError } from './errors.ts';
 import { silentLogger, type StorageLogger } from './logger.ts';
 import {
@@ -64,10 +64,9 @@ const MAX_PREPARED_TEXTS = 2000;
 class StatementNames {
   readonly #names = new Map<string, string>();
 
-  /** pg's query config: named when asked for (`prepareAs`) or when it has parameters and there is room. */
-  config(sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  /** pg's query config: named when it has parameters and there is room. */
+  config(sql: string, params: readonly unknown[] | undefined): pg.QueryConfig {
     const values = params as unknown[] | undefined;
-    if (options?.prepareAs !== undefined) return { name: options.prepareAs, text: sql, values };
     if (values === undefined || values.length === 0) return { text: sql, values };
     let name = this.#names.get(sql);
     if (name === undefined) {
@@ -121,9 +120,9 @@ class PostgresDatabase implements Database {
     this.#listener = new PgListener(client, options.listenReconnectDelayMs ?? 1000, this.#logger);
   }
 
-  async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> {
+  async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     assertNotInsideTransaction(this, 'query');
-    return toResult<Row>(await this.#pool.query(this.#statements.config(sql, params, options)));
+    return toResult<Row>(await this.#pool.query(this.#statements.config(sql, params)));
   }
 
   poolUsage(): { total: number; idle: number; waiting: number } {
@@ -142,8 +141,8 @@ class PostgresDatabase implements Database {
       return client;
     };
     const tx: Transaction = {
-      query: async <Row>(sql: string, params?: readonly unknown[], options?: QueryOptions) =>
-        toResult<Row>(await use().query(this.#statements.config(sql, params, options))),
+      query: async <Row>(sql: string, params?: readonly unknown[]) =>
+        toResult<Row>(await use().query(this.#statements.config(sql, params))),
       exec: async (sql: string) => {
         await use().query(sql);
       },

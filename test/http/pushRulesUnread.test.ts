@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
 import { MAX_EVALUATED_PER_ROOM } from '../../src/pushRules/unreadCounts.ts';
-import type { QueryOptions } from '../../src/storage/database.ts';
 import { joinedInTurn } from '../pushRules/joinedInTurn.ts';
 import { V3, call, createRoom, enc, join, newUser, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 import { joinedRoom, setState, sync, type SyncBody } from '../sync/client.ts';
@@ -113,10 +112,10 @@ forEachBackend('unread counts of members woken together', (backend) => {
     const db = s.running.db;
     const query = db.query.bind(db);
     const shared: number[] = [];
-    db.query = ((sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+    db.query = ((sql: string, params?: readonly unknown[]) => {
       // The unread statement's last parameter: how many events each of its reads takes (twice the cap when shared).
       if (sql.includes('g.members')) shared.push(...((params?.at(-1) as number[]) ?? []).filter((limit) => limit > MAX_EVALUATED_PER_ROOM));
-      return query(sql, params, options);
+      return query(sql, params);
     }) as typeof db.query;
     let woken: SyncBody[];
     try {
@@ -153,9 +152,9 @@ forEachBackend('unread counts carried from one sync to the next', (backend) => {
     const query = db.query.bind(db);
     // For each unread statement: whether it read a new range after the counts carried (watched) or all the unread.
     let reads: string[] = [];
-    db.query = ((sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+    db.query = ((sql: string, params?: readonly unknown[]) => {
       if (sql.includes('g.members')) reads.push(...((params?.[7] as (number | null)[] | undefined) ?? []).map((w) => (w === null ? 'full' : 'incremental')));
-      return query(sql, params, options);
+      return query(sql, params);
     }) as typeof db.query;
     const next = async () => {
       reads = [];

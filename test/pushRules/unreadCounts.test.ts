@@ -38,9 +38,9 @@ forEachBackend('unread counts counted together', (backend) => {
 
     const statements: string[] = [];
     const db: Queryable = {
-      query: (sql, params, options) => {
+      query: (sql, params) => {
         statements.push(sql);
-        return s.running.db.query(sql, params, options);
+        return s.running.db.query(sql, params);
       },
     };
     const upTo = Number.MAX_SAFE_INTEGER;
@@ -92,8 +92,8 @@ function recording(db: Queryable): { db: Queryable; log: Recorded[] } {
   return {
     log,
     db: {
-      query: async (sql, params, options) => {
-        const result = await db.query(sql, params, options);
+      query: async (sql, params) => {
+        const result = await db.query(sql, params);
         log.push({ sql, params: params ?? [], rows: result.rows.length });
         return result;
       },

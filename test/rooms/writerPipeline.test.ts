@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateSigningKey } from '../../src/protocol/signing.ts';
-import type { Database, QueryOptions } from '../../src/storage/database.ts';
+import type { Database } from '../../src/storage/database.ts';
 import { EventStore } from '../../src/storage/events.ts';
 import { RoomService } from '../../src/rooms/service.ts';
 import { RoomWriter } from '../../src/rooms/writer.ts';
@@ -32,7 +32,7 @@ function gated(db: Database) {
   let arrivedAtGate: () => void = () => undefined;
   const wrapper: Database = {
     kind: db.kind,
-    async query<Row>(sql: string, params?: readonly unknown[], options?: QueryOptions) {
+    async query<Row>(sql: string, params?: readonly unknown[]) {
       if (sql.includes('INSERT INTO events (stream_ordering')) {
         const pdus = (params ?? []).find((v): v is string[] => Array.isArray(v) && typeof v[0] === 'string' && v[0].startsWith('{')) ?? [];
         const label = (pdu: string) => {
@@ -47,7 +47,7 @@ function gated(db: Database) {
           await held.promise;
         }
       }
-      return db.query<Row>(sql, params, options);
+      return db.query<Row>(sql, params);
     },
     transaction: (fn) => db.transaction(fn),
     listen: (channel, onNotify) => db.listen(channel, onNotify),

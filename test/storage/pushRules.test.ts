@@ -53,9 +53,9 @@ function counting(s: TestServer): { db: Queryable; statements: string[] } {
   return {
     statements,
     db: {
-      query: (sql, params, options) => {
+      query: (sql, params) => {
         statements.push(sql);
-        return s.running.db.query(sql, params, options);
+        return s.running.db.query(sql, params);
       },
     },
   };
