@@ -11,7 +11,7 @@ import type { StreamName } from '../../src/streams/names.ts';
 import type { Filter } from '../../src/sync/filter.ts';
 import { SyncService, type SyncRequest } from '../../src/sync/service.ts';
 import type { SyncUserData } from '../../src/sync/userData.ts';
-import { V3, call, createRoom, enc, join, newUser, sendMessage, suiteServer } from '../rooms/client.ts';
+import { V3, call, createRoom, enc, join, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
 import { joinedRoom, sync, type SyncBody } from './client.ts';
 
 const NO_PRESENCE: Filter = { presence: { not_types: ['*'] } };
@@ -47,8 +47,7 @@ const positionOf = (body: SyncBody, stream: StreamName) => StreamToken.parse(bod
 
 /** Alice and Bob in one room; Bob has synced once with `filter` and holds its next_batch. */
 async function twoMembers(s: TestServer, filter: Filter) {
-  const alice = await newUser(s, 'alice');
-  const bob = await newUser(s, 'bob');
+  const [alice, bob] = await newUsers(s, 'alice', 'bob');
   const roomId = await createRoom(s, alice, { preset: 'public_chat' });
   await join(s, bob, roomId);
   const initial = await sync(s, bob, { filter });
@@ -205,8 +204,7 @@ forEachBackend('/sync long polls and hidden streams', (backend) => {
   // A regression deadlocks (the incremental sync waits behind the gated one): the timeout turns that into a failure.
   test('an initial or full_state sync in progress does not hold back incremental ones, and waits behind its own kind', { timeout: 60_000 }, async () => {
     const s = server();
-    const alice = await newUser(s, 'alice');
-    const [heavy, light, fullState] = [await newUser(s, 'heavy'), await newUser(s, 'light'), await newUser(s, 'full')];
+    const [alice, heavy, light, fullState] = await newUsers(s, 'alice', 'heavy', 'light', 'full');
     const roomId = await createRoom(s, alice, { preset: 'public_chat' });
     for (const user of [heavy, light, fullState]) await join(s, user, roomId);
     const since = StreamToken.parse((await sync(s, light)).next_batch);
