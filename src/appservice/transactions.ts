@@ -293,7 +293,7 @@ export class TransactionBuilder {
   /** A user of the service, or a local user joined to a room that interests it (as Synapse decides). */
   async #presenceInterests(reg: Registration, userId: string): Promise<boolean> {
     if (isInterestedInUser(reg, userId)) return true;
-    for (const roomId of await this.#opts.store.joinedRoomsOf(userId)) if (await this.#roomInterested(reg, roomId)) return true;
+    for (const roomId of await this.#opts.events.joinedRooms(userId)) if (await this.#roomInterested(reg, roomId)) return true;
     return false;
   }
 

@@ -103,8 +103,6 @@ export interface AppserviceStore {
   localJoinedMembers(roomId: string): Promise<string[]>;
   /** Presence changes written in (after, upTo], in stream order. */
   presenceBetween(after: number, upTo: number, limit: number): Promise<AppservicePresence[]>;
-  /** The rooms a local user is joined to. */
-  joinedRoomsOf(userId: string): Promise<string[]>;
   /** To-device messages after `after` with a stream id at most `upTo`, in (stream id, user id, device id) order. */
   toDeviceBetween(after: ToDevicePosition, upTo: number, limit: number): Promise<AppserviceToDevice[]>;
   /** Public receipts (not m.read.private) written in (after, upTo], in stream order. */
@@ -331,14 +329,6 @@ export class PostgresAppserviceStore implements AppserviceStore {
       [after, upTo, limit],
     );
     return rows.map(toPresenceRow);
-  }
-
-  async joinedRoomsOf(userId: string): Promise<string[]> {
-    const { rows } = await this.#db.query<{ room_id: string }>(
-      "SELECT room_id FROM local_memberships WHERE user_id = $1 AND membership = 'join'",
-      [userId],
-    );
-    return rows.map((r) => r.room_id);
   }
 
   async toDeviceBetween(after: ToDevicePosition, upTo: number, limit: number): Promise<AppserviceToDevice[]> {
