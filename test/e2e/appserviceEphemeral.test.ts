@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forEachBackend } from '../helpers/database.ts';
-import { startFakeService, writeRegistration, type FakeService, type ReceivedTransaction } from '../appservice/fakeService.ts';
+import { startFakeService, writeRegistration, type ReceivedTransaction } from '../appservice/fakeService.ts';
 import { addUser, call, deduplicated, fastTroupe, until, type Account, type Json } from '../appservice/fastTroupe.ts';
 
 const SPEED = 100;
@@ -23,17 +23,18 @@ function receiptUsers(event: Json): string[] {
 }
 
 forEachBackend('appservice ephemeral positions', (backend) => {
-  async function setUp(t: { after(fn: () => unknown): void }, service: FakeService) {
+  /** A fake service that wants ephemeral events and to-device messages, a database, and Troupe's start for both. */
+  async function setUp(t: { after(fn: () => unknown): void }) {
+    const service = await startFakeService();
+    t.after(() => service.close());
     const database = await backend.create();
     t.after(() => database.close());
     const file = await writeRegistration({ url: service.url, receiveEphemeral: true, pushToDevice: true });
-    return { db: database.db, start: await fastTroupe(database.db, 'eph.test', file, SPEED) };
+    return { service, db: database.db, start: await fastTroupe(database.db, 'eph.test', file, SPEED) };
   }
 
   test('to-device messages, receipts and presence sent while the service is DOWN, across a restart, arrive exactly once', async (t) => {
-    const service = await startFakeService();
-    t.after(() => service.close());
-    const { db, start } = await setUp(t, service);
+    const { service, db, start } = await setUp(t);
     let troupe = await start();
     t.after(() => troupe.close());
     const alice = await addUser(db, '@alice:eph.test');
@@ -125,9 +126,7 @@ forEachBackend('appservice ephemeral positions', (backend) => {
   });
 
   test('one to-device send with more than 100 messages for its users continues in the next transactions', async (t) => {
-    const service = await startFakeService();
-    t.after(() => service.close());
-    const { db, start } = await setUp(t, service);
+    const { service, db, start } = await setUp(t);
     const troupe = await start();
     t.after(() => troupe.close());
     const alice = await addUser(db, '@alice:eph.test');
