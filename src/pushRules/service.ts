@@ -108,11 +108,6 @@ export class PushRulesService {
     });
   }
 
-  /** Whether the user's rules changed in (after, upTo]. */
-  async changed(userId: string, after: number, upTo: number): Promise<boolean> {
-    return new PushRulesStore(this.db).changed(userId, after, upTo);
-  }
-
   /** Reads, changes (or throws, changing nothing) and writes the user's document in one transaction. */
   private async change(userId: string, apply: (user: UserPushRules) => void): Promise<void> {
     await this.writer.write(async (tx, id) => {

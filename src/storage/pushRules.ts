@@ -65,16 +65,6 @@ export class PushRulesStore {
     );
   }
 
-  /** Whether the user's rules changed in (after, upTo]. */
-  async changed(userId: string, after: number, upTo: number): Promise<boolean> {
-    if (upTo <= after) return false;
-    const { rows } = await this.db.query<{ one: number }>(
-      'SELECT 1 AS one FROM push_rules WHERE user_id = $1 AND stream_id > $2 AND stream_id <= $3',
-      [userId, after, upTo],
-    );
-    return rows.length > 0;
-  }
-
   /** The push rules documents of these users with their stream ids (a user with none is left out). */
   async getMany(userIds: readonly string[]): Promise<Map<string, StoredPushRules>> {
     const { rows } = await this.db.query<{ user_id: string; rules: JsonObject; stream_id: number | string }>(

@@ -17,10 +17,9 @@ import { StreamWriter } from '../userData/streamWriter.ts';
 import { ToDeviceService } from '../userData/toDevice.ts';
 import { PushRulesService } from '../pushRules/service.ts';
 import { buildRuleset, parseUserPushRules, pushRulesContent } from '../pushRules/userRules.ts';
-import { PushRulesStore } from '../storage/pushRules.ts';
+import { PushRulesStore, type StoredPushRules } from '../storage/pushRules.ts';
 import { realTimers, type Timers } from '../userData/timers.ts';
 import { TypingService } from '../userData/typing.ts';
-import type { JsonObject } from '../protocol/json.ts';
 import { Batch } from './batch.ts';
 import type { RoomUserData, SyncUserData, UserDataRequest, UserDataResponse } from './userData.ts';
 
@@ -124,7 +123,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
   const deviceLists = new DeviceListService(db, writers.device_lists, shared);
   const pushRules = new PushRulesService(db, writers.push_rules);
   // Each user's stored rules, read for many initial syncs at once (a thousand clients starting together).
-  const storedRules = new Batch<JsonObject | null>(async (userIds) => new Map([...(await new PushRulesStore(db).getMany(userIds))].map(([id, r]) => [id, r.rules])), () => null);
+  const storedRules = new Batch<StoredPushRules | null>((userIds) => new PushRulesStore(db).getMany(userIds), () => null);
 
   return {
     accountData,
@@ -174,7 +173,7 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
           newlyJoinedRoomIds: request.newlyJoinedRoomIds,
           newlyLeftRoomIds: request.newlyLeftRoomIds,
         }),
-        collectPushRules(pushRules, storedRules, userId, position(since, 'push_rules'), to.get('push_rules')),
+        collectPushRules(storedRules, userId, position(since, 'push_rules'), to.get('push_rules')),
       ]);
       const typingEvents = shown('typing') ? typing.collect(position(since, 'typing'), request.joinedRoomIds, request.newlyJoinedRoomIds, ignored) : [];
       const rooms = new Map<string, RoomUserData>();
@@ -202,8 +201,13 @@ export function createSyncUserData(deps: UserDataDeps): UserData {
   };
 }
 
-/** m.push_rules in the global account data: on an initial sync, and when the user's rules changed since `since`. */
-async function collectPushRules(pushRules: PushRulesService, stored: Batch<JsonObject | null>, userId: string, since: number | undefined, to: number) {
-  if (since !== undefined && (since >= to || !(await pushRules.changed(userId, since, to)))) return undefined;
-  return { type: 'm.push_rules', content: pushRulesContent(buildRuleset(userId, parseUserPushRules(await stored.get(userId)))) };
+/**
+ * m.push_rules in the global account data: on an initial sync, and when the user's rules row was written in
+ * (since, to] (every change moves its stream id).
+ */
+async function collectPushRules(stored: Batch<StoredPushRules | null>, userId: string, since: number | undefined, to: number) {
+  if (since !== undefined && since >= to) return undefined;
+  const row = await stored.get(userId);
+  if (since !== undefined && !(row && row.streamId > since && row.streamId <= to)) return undefined;
+  return { type: 'm.push_rules', content: pushRulesContent(buildRuleset(userId, parseUserPushRules(row?.rules ?? null))) };
 }
