@@ -1,7 +1,7 @@
 // Server ACL matching (m.room.server_acl): ports ignored, globs, IP literals, deny before allow, deny by default.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostOf, serverAclAllows } from '../../src/federation/inbound/serverAcl.ts';
+import { hostOf, serverAclAllows } from '../../src/federation/serving/serverAcl.ts';
 
 test('hostOf drops the port of names, IPv4 and IPv6 literals', () => {
   assert.equal(hostOf('evil.com:8448'), 'evil.com');

@@ -26,7 +26,7 @@
 import type { Logger } from '../../log.ts';
 import type { Notifier, Membership } from '../../notifier.ts';
 import { checkAuth, checkAuthAgainstAuthEvents, authTypesForEvent, parsePowerLevel, userPowerLevel, type AuthOptions } from '../../protocol/authRules.ts';
-import { computeEventId, roomIdToCreateEventId } from '../../protocol/eventIds.ts';
+import { roomIdToCreateEventId } from '../../protocol/eventIds.ts';
 import { validatePdu } from '../../protocol/eventFormat.ts';
 import { stateKey, type RoomEvent, type StateKey } from '../../protocol/events.ts';
 import { domainOf } from '../../protocol/identifiers.ts';
@@ -41,7 +41,7 @@ import { EventStore, type StoredEvent } from '../../storage/events.ts';
 import type { FederationFetcher } from '../client.ts';
 import type { RequestKeySource } from '../requestAuth.ts';
 import { inboundAuthVerifier } from './authVerifier.ts';
-import { KnownEvents, type KnownEvent } from './knownEvents.ts';
+import { KnownEvents, pduEventId, storageProblem, type KnownEvent } from './knownEvents.ts';
 import { eventSigningKeys, MissingAuthEvents } from './missingAuth.ts';
 import { writeRemoteEvent, type StateChange } from './persist.ts';
 
@@ -89,20 +89,6 @@ export const MISSING_EVENTS_LIMIT = 10;
 // Events in a state resolution were accepted before: their signature-dependent rules were checked then.
 const TRUSTING: AuthOptions = { verifier: { isSignedBy: () => true, verifyThirdPartyInvite: () => true } };
 
-/**
- * The event id a PDU names or hashes to in `version`; for a room we do not know, the v4+ id (or the v1–v2
- * `event_id`), so that an answer can still name it.
- */
-export function pduEventId(pdu: JsonObject, version?: RoomVersion): string | undefined {
-  const v = version ?? (typeof pdu['event_id'] === 'string' ? getRoomVersion('1') : getRoomVersion('10'));
-  if (!v) return undefined;
-  try {
-    return computeEventId(pdu, v);
-  } catch {
-    return undefined;
-  }
-}
-
 export class RemoteEventHandler {
   private readonly opts: RemoteEventHandlerOptions;
   private readonly events: EventStore;
@@ -114,7 +100,7 @@ export class RemoteEventHandler {
     this.opts = opts;
     this.events = new EventStore(opts.db);
     this.known = new KnownEvents(opts.db);
-    this.missingAuth = new MissingAuthEvents({ ...opts, known: this.known, storageProblem, eventId: pduEventId });
+    this.missingAuth = new MissingAuthEvents({ ...opts, known: this.known });
   }
 
   /**
@@ -370,18 +356,6 @@ export class RemoteEventHandler {
     const redactLevel = parsePowerLevel(powerLevels?.content['redact'], v) ?? 50;
     return userPowerLevel(event.sender, create, powerLevels, v) >= redactLevel;
   }
-}
-
-/**
- * What the event format allows but storage cannot hold: room versions 1–5 allow integers beyond 2^53 (bigint columns
- * and exact arithmetic stop there), and no version forbids NUL in the identifiers kept in text columns.
- */
-function storageProblem(event: RoomEvent): string | undefined {
-  if (!Number.isSafeInteger(event.depth)) return 'depth is out of range';
-  if (!Number.isSafeInteger(event.origin_server_ts)) return 'origin_server_ts is out of range';
-  const texts = [event.type, event.sender, event.room_id, event.event_id, event.state_key, event.redacts, ...event.prev_events, ...event.auth_events];
-  if (texts.some((t) => t?.includes('\u0000'))) return 'an identifier contains NUL';
-  return undefined;
 }
 
 /** The state keys the auth rules read for `event`: its auth event selection, and the create event (v12 too). */

@@ -1,10 +1,12 @@
 // The events the inbound pipeline can find: the timeline (`events`, each with a stream ordering) and the remote
 // events kept outside it (`event_outliers`, migrations/0012 and 0016: soft-failed, rejected, and auth events fetched
-// to check another event).
+// to check another event). Also what names a received PDU (pduEventId) and what storage cannot hold (storageProblem),
+// for every part of the pipeline that takes PDUs in.
+import { computeEventId } from '../../protocol/eventIds.ts';
 import { stateKey, type RoomEvent, type StateKey } from '../../protocol/events.ts';
 import type { JsonObject } from '../../protocol/json.ts';
 import { toRoomEvent } from '../../protocol/pdu.ts';
-import type { RoomVersion } from '../../protocol/roomVersions.ts';
+import { getRoomVersion, type RoomVersion } from '../../protocol/roomVersions.ts';
 import type { Queryable } from '../../storage/database.ts';
 
 export type OutlierKind = 'soft_failed' | 'rejected' | 'outlier';
@@ -16,6 +18,32 @@ export interface KnownEvent {
   outlier: OutlierKind | null;
   /** Why it was rejected or soft-failed. */
   reason: string | null;
+}
+
+/**
+ * The event id a PDU names or hashes to in `version`; for a room we do not know, the v4+ id (or the v1–v2
+ * `event_id`), so that an answer can still name it.
+ */
+export function pduEventId(pdu: JsonObject, version?: RoomVersion): string | undefined {
+  const v = version ?? (typeof pdu['event_id'] === 'string' ? getRoomVersion('1') : getRoomVersion('10'));
+  if (!v) return undefined;
+  try {
+    return computeEventId(pdu, v);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What the event format allows but storage cannot hold: room versions 1–5 allow integers beyond 2^53 (bigint columns
+ * and exact arithmetic stop there), and no version forbids NUL in the identifiers kept in text columns.
+ */
+export function storageProblem(event: RoomEvent): string | undefined {
+  if (!Number.isSafeInteger(event.depth)) return 'depth is out of range';
+  if (!Number.isSafeInteger(event.origin_server_ts)) return 'origin_server_ts is out of range';
+  const texts = [event.type, event.sender, event.room_id, event.event_id, event.state_key, event.redacts, ...event.prev_events, ...event.auth_events];
+  if (texts.some((t) => t?.includes('\u0000'))) return 'an identifier contains NUL';
+  return undefined;
 }
 
 export class KnownEvents {

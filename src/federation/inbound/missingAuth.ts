@@ -16,7 +16,7 @@ import { listSignatures, type ServerVerifyKeys } from '../../protocol/signing.ts
 import type { FederationFetcher } from '../client.ts';
 import type { RequestKeySource } from '../requestAuth.ts';
 import { inboundAuthVerifier } from './authVerifier.ts';
-import type { KnownEvent, KnownEvents } from './knownEvents.ts';
+import { pduEventId, storageProblem, type KnownEvent, type KnownEvents } from './knownEvents.ts';
 
 /**
  * At most this many unknown auth events are taken in for one PDU: a room's auth chain is usually far smaller, and a
@@ -30,9 +30,6 @@ export interface MissingAuthEventsOptions {
   known: KnownEvents;
   logger: Logger;
   now(): number;
-  /** Why storage could not hold the event (numbers beyond 2^53, NUL), or undefined. */
-  storageProblem(event: RoomEvent): string | undefined;
-  eventId(pdu: JsonObject, v: RoomVersion): string | undefined;
 }
 
 /** The keys of every server whose signature `pdu` needs, valid at its origin_server_ts from room version 5. */
@@ -62,10 +59,10 @@ export class MissingAuthEvents {
     const byId = new Map<string, { pdu: JsonObject; event: RoomEvent }>();
     for (const pdu of chain) {
       if (pdu['room_id'] !== event.room_id || pdu['type'] === 'm.room.create' || !validatePdu(pdu, v).ok) continue;
-      const id = this.opts.eventId(pdu, v);
+      const id = pduEventId(pdu, v);
       if (id === undefined) continue;
       const parsed = toRoomEvent(pdu, v, { validate: false, eventId: id });
-      if (this.opts.storageProblem(parsed) === undefined) byId.set(id, { pdu, event: parsed });
+      if (storageProblem(parsed) === undefined) byId.set(id, { pdu, event: parsed });
     }
 
     // What we need: the missing events and, through their auth events, whatever of the chain we lack.

@@ -7,8 +7,9 @@ import type { Logger } from '../../log.ts';
 import { isJsonObject, type JsonObject } from '../../protocol/json.ts';
 import type { Queryable } from '../../storage/database.ts';
 import { EventStore } from '../../storage/events.ts';
-import { PduDroppedError, pduEventId, type RemoteEventHandler } from './accept.ts';
-import { serverAclAllows } from './serverAcl.ts';
+import { PduDroppedError, type RemoteEventHandler } from './accept.ts';
+import { pduEventId } from './knownEvents.ts';
+import { serverAclAllows } from '../serving/serverAcl.ts';
 
 export interface InboundTransaction {
   origin: string;
