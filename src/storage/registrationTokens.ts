@@ -13,26 +13,12 @@ export interface RegistrationToken {
   expiry_time: number | null;
 }
 
-interface TokenRow {
-  token: string;
-  uses_allowed: number | null;
-  pending: number;
-  completed: number;
-  expiry_time: number | null;
-}
-
+// The columns in the order of RegistrationToken's fields, which is the order the admin API shows them in.
 const SELECT_TOKENS = `
-  SELECT t.token, t.uses_allowed, t.completed, t.expiry_time,
-         (SELECT count(*) FROM registration_token_uses u WHERE u.token = t.token AND u.expires_ts > $1)::int AS pending
+  SELECT t.token, t.uses_allowed,
+         (SELECT count(*) FROM registration_token_uses u WHERE u.token = t.token AND u.expires_ts > $1)::int AS pending,
+         t.completed, t.expiry_time
     FROM registration_tokens t`;
-
-const toToken = (r: TokenRow): RegistrationToken => ({
-  token: r.token,
-  uses_allowed: r.uses_allowed,
-  pending: r.pending,
-  completed: r.completed,
-  expiry_time: r.expiry_time,
-});
 
 export function isTokenValid(t: RegistrationToken, now: number): boolean {
   if (t.expiry_time !== null && t.expiry_time <= now) return false;
@@ -48,14 +34,13 @@ export class PostgresRegistrationTokenStore {
 
   /** Every token, or only the valid (true) or invalid (false) ones, ordered by token. */
   async list(now: number, valid?: boolean): Promise<RegistrationToken[]> {
-    const { rows } = await this.#db.query<TokenRow>(`${SELECT_TOKENS} ORDER BY t.token`, [now]);
-    const tokens = rows.map(toToken);
-    return valid === undefined ? tokens : tokens.filter((t) => isTokenValid(t, now) === valid);
+    const { rows } = await this.#db.query<RegistrationToken>(`${SELECT_TOKENS} ORDER BY t.token`, [now]);
+    return valid === undefined ? rows : rows.filter((t) => isTokenValid(t, now) === valid);
   }
 
   async get(token: string, now: number): Promise<RegistrationToken | null> {
-    const { rows } = await this.#db.query<TokenRow>(`${SELECT_TOKENS} WHERE t.token = $2`, [now, token]);
-    return rows[0] ? toToken(rows[0]) : null;
+    const { rows } = await this.#db.query<RegistrationToken>(`${SELECT_TOKENS} WHERE t.token = $2`, [now, token]);
+    return rows[0] ?? null;
   }
 
   /** Creates the token; false when it exists already. */

@@ -43,9 +43,10 @@ function expiryTime(value: unknown, now: number): number | null {
 
 export function registerRegistrationTokensAdmin(app: FastifyInstance, ctx: HttpContext): void {
   const store = new PostgresRegistrationTokenStore(ctx.db);
+  const noSuchToken = (token: string) => notFound(`No such registration token: ${token}`);
   const existing = async (token: string): Promise<RegistrationToken> => {
     const found = REGISTRATION_TOKEN_PATTERN.test(token) ? await store.get(token, ctx.now()) : null;
-    if (!found) throw notFound(`No such registration token: ${token}`);
+    if (!found) throw noSuchToken(token);
     return found;
   };
   const tokenOf = (request: FastifyRequest): string => (request.params as { token?: string }).token ?? 'new';
@@ -71,13 +72,13 @@ export function registerRegistrationTokensAdmin(app: FastifyInstance, ctx: HttpC
       ...('uses_allowed' in body ? { usesAllowed: usesAllowed(body['uses_allowed']) } : {}),
       ...('expiry_time' in body ? { expiryTime: expiryTime(body['expiry_time'], ctx.now()) } : {}),
     };
-    if (!REGISTRATION_TOKEN_PATTERN.test(token) || !(await store.update(token, changes))) throw notFound(`No such registration token: ${token}`);
+    if (!REGISTRATION_TOKEN_PATTERN.test(token) || !(await store.update(token, changes))) throw noSuchToken(token);
     return existing(token);
   };
   const remove: RouteHandlerMethod = async (request) => {
     await requireAdmin(ctx, request);
     const token = tokenOf(request);
-    if (!REGISTRATION_TOKEN_PATTERN.test(token) || !(await store.delete(token))) throw notFound(`No such registration token: ${token}`);
+    if (!REGISTRATION_TOKEN_PATTERN.test(token) || !(await store.delete(token))) throw noSuchToken(token);
     return {};
   };
 

@@ -141,25 +141,20 @@ export function registerRegister(app: FastifyInstance, ctx: HttpContext): void {
         flows: requiresToken ? TOKEN_REGISTER_FLOWS : REGISTER_FLOWS,
         stages: { 'm.login.dummy': dummyStage, ...(requiresToken ? { [REGISTRATION_TOKEN_STAGE]: registrationTokenStage(ctx.db, ctx.now()) } : {}) },
       });
-      const tokenSession = requiresToken ? { registrationTokenSession: uia.sessionId } : {};
 
       localpart ??= await generateLocalpart(ctx);
       const passwordHash = body.password !== undefined ? await hashPassword(body.password) : null;
-      let created: Awaited<ReturnType<typeof createAccount>>;
-      try {
-        created = await createAccount(ctx, {
-          localpart,
-          passwordHash,
-          displayName: localpart,
-          login: requestedLogin(body),
-          ...tokenSession,
-        });
-      } catch (error) {
+      const { userId, login } = await createAccount(ctx, {
+        localpart,
+        passwordHash,
+        displayName: localpart,
+        login: requestedLogin(body),
+        ...(requiresToken ? { registrationTokenSession: uia.sessionId } : {}),
+      }).catch(async (error: unknown) => {
         // No account: the token's pending use is given back rather than held until the session lapses.
         if (requiresToken) await new PostgresRegistrationTokenStore(ctx.db).releaseUse(uia.sessionId);
         throw error;
-      }
-      const { userId, login } = created;
+      });
       return { user_id: userId, home_server: ctx.config.serverName, ...(login ?? {}) };
     },
   });
