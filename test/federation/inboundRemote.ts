@@ -16,7 +16,7 @@ import { EventStore } from '../../src/storage/events.ts';
 import type { AfterHook, TestBackend } from '../helpers/database.ts';
 import type { TestCertificate } from '../helpers/certificate.ts';
 import { startTestServer, type TestServer, type TestUser } from '../helpers/server.ts';
-import { httpsJson, startRemoteServer, type RemoteServer } from './remoteServer.ts';
+import { federationTlsConfig, httpsJson, startRemoteServer, type RemoteServer } from './remoteServer.ts';
 
 export interface BuiltEvent {
   eventId: string;
@@ -77,10 +77,7 @@ export async function startFederatedRoom(
         { port: 0, bind_addresses: ['127.0.0.1'] },
         { port: 0, bind_addresses: ['127.0.0.1'], tls: true },
       ],
-      tls_certificate_path: certificate.certPath,
-      tls_private_key_path: certificate.keyPath,
-      federation_custom_ca_list: [certificate.certPath],
-      federation_ip_range_blacklist: [],
+      ...federationTlsConfig(certificate),
     },
   });
   const federationUrl = troupe.running.listeners[1]?.url ?? '';

@@ -81,6 +81,19 @@ export async function startRemoteServer(
   return remote;
 }
 
+/**
+ * Troupe's config for federating with a remote played by the test: its TLS listener serves `certificate`, outbound
+ * requests trust it, and the blacklist is emptied because the remote lives on loopback.
+ */
+export function federationTlsConfig(certificate: TestCertificate): Record<string, unknown> {
+  return {
+    tls_certificate_path: certificate.certPath,
+    tls_private_key_path: certificate.keyPath,
+    federation_custom_ca_list: [certificate.certPath],
+    federation_ip_range_blacklist: [],
+  };
+}
+
 /** A JSON request over HTTPS trusting `ca`. */
 export function httpsJson(
   url: string,

@@ -12,7 +12,7 @@ import { type SigningKey } from '../../src/protocol/signing.ts';
 import type { TestBackend } from '../helpers/database.ts';
 import { startTestServer, type TestServer, type TestUser } from '../helpers/server.ts';
 import type { TestCertificate } from '../helpers/certificate.ts';
-import { httpsJson, startRemoteServer, type RemoteServer } from './remoteServer.ts';
+import { federationTlsConfig, httpsJson, startRemoteServer, type RemoteServer } from './remoteServer.ts';
 
 export interface Response {
   status: number;
@@ -43,10 +43,7 @@ export async function startServeHarness(
     backend: backend.name,
     config: {
       listeners: [{ port: 0, bind_addresses: ['127.0.0.1'], tls: true }],
-      tls_certificate_path: certificate.certPath,
-      tls_private_key_path: certificate.keyPath,
-      federation_custom_ca_list: [certificate.certPath],
-      federation_ip_range_blacklist: [],
+      ...federationTlsConfig(certificate),
       ...config,
     },
   });

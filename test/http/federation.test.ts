@@ -9,7 +9,7 @@ import { PostgresProfileStore } from '../../src/storage/profiles.ts';
 import { forEachBackend, type TestBackend } from '../helpers/database.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { assertMatchesSpec } from '../helpers/spec.ts';
-import { httpsJson, startRemoteServer } from '../federation/remoteServer.ts';
+import { federationTlsConfig, httpsJson, startRemoteServer } from '../federation/remoteServer.ts';
 import { makeCertificate, type TestCertificate } from '../helpers/certificate.ts';
 
 let certificate: TestCertificate;
@@ -24,11 +24,7 @@ async function startTroupe(t: Parameters<typeof startTestServer>[0], backend: Te
     backend: backend.name,
     config: {
       listeners: [{ port: 0, bind_addresses: ['127.0.0.1'], tls: true }],
-      tls_certificate_path: certificate.certPath,
-      tls_private_key_path: certificate.keyPath,
-      federation_custom_ca_list: [certificate.certPath],
-      // The remote server lives on loopback: a local test federation empties the blacklist.
-      federation_ip_range_blacklist: [],
+      ...federationTlsConfig(certificate),
       ...config,
     },
   });
