@@ -170,8 +170,10 @@ forEachBackend('keyring', (backend) => {
     let reads = 0;
     const slowStore: ServerKeyStore = {
       keysOf: async (server) => {
+        // Counted before the query: the caller that asked first is the one held, whichever query ends first.
+        const first = reads++ === 0;
         const rows = await store.keysOf(server);
-        if (reads++ === 0) await held;
+        if (first) await held;
         return rows;
       },
       storeResponse: (keys) => store.storeResponse(keys),
