@@ -6,7 +6,7 @@
 // (b) Initial sync: one user in --rooms rooms (default 300) of --room-members members each (default 50), a few
 //     messages in each; reported is the time of a /sync without `since` (median of --runs).
 // Uses PostgreSQL when a URL is given (or TEST_DATABASE_URL is set), otherwise PGlite in memory.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -24,6 +24,14 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
       while (next < items.length) await fn(items[next++] as T);
     }),
   );
+}
+
+/** The machine's CPU time so far from /proc/stat (Linux): all of it and the part stolen by the host (ticks). */
+async function hostCpuTicks(): Promise<{ all: number; steal: number } | undefined> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (ticks.length < 8 || ticks.some((t) => !Number.isFinite(t))) return undefined;
+  return { all: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] as number };
 }
 
 function percentile(xs: number[], p: number): number {
@@ -69,13 +77,22 @@ export async function run(args: string[]): Promise<BenchRow[]> {
         await request(`${base}/rooms/${encodeURIComponent(roomId)}/join`, 'POST', token, {});
       });
       counted?.clear();
+      // Measured from when every member's first /sync has answered (the worker says so) to the end of the rounds.
+      let cpuBefore = process.threadCpuUsage();
+      let stealBefore: Awaited<ReturnType<typeof hostCpuTicks>>;
       const result = await new Promise<{ latencies: number[]; fromStart: number[]; slowest: number[] }>((resolve, reject) => {
         const worker = new Worker(new URL('./sync/pollers.ts', import.meta.url), {
           workerData: { base, roomId, tokens: tokens.slice(0, size), rounds, settleMs: size > 1 ? 1500 : 200, txnPrefix: `wake${size}-${phase++}-` },
         });
-        worker.once('message', resolve);
+        worker.on('message', (message: 'started' | { latencies: number[]; fromStart: number[]; slowest: number[] }) => {
+          if (message !== 'started') return resolve(message);
+          cpuBefore = process.threadCpuUsage();
+          void hostCpuTicks().then((ticks) => (stealBefore = ticks));
+        });
         worker.once('error', reject);
       });
+      const cpu = process.threadCpuUsage(cpuBefore);
+      const stealAfter = await hostCpuTicks();
       if (counted) {
         console.error(`statements during the wake-up rounds with ${size} members (most frequent first):`);
         for (const [sql, n] of [...counted].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.error(`${String(n).padStart(8)}  ${sql}`);
@@ -87,6 +104,9 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       rows.push({ name: `send answered -> long poll answered, ${label}, p99`, value: percentile(result.latencies, 99), unit: 'ms', note });
       rows.push({ name: `send started -> long poll answered, ${label}, median`, value: median(result.fromStart), unit: 'ms', note });
       rows.push({ name: `send started -> long poll answered, ${label}, p99`, value: percentile(result.fromStart, 99), unit: 'ms', note });
+      // The server's own thread (the clients run in the worker), and how much of the machine the host took meanwhile.
+      const stolen = stealBefore && stealAfter ? `; host steal ${Math.round((100 * (stealAfter.steal - stealBefore.steal)) / Math.max(1, stealAfter.all - stealBefore.all))}% of CPU time` : '';
+      rows.push({ name: `server thread CPU per round, ${label}`, value: (cpu.user + cpu.system) / 1000 / rounds, unit: 'ms', note: `${note}${stolen}` });
       if (size > 1) {
         const rounds = `; per round: ${result.slowest.map((t) => Math.round(t)).join(', ')} ms`;
         rows.push({ name: `send answered -> last of ${label} answered`, value: median(result.slowest), unit: 'ms (median of rounds)', note: note + rounds });

@@ -32,6 +32,7 @@ async function get(path: string, token: string, connection: HttpConnection): Pro
 }
 
 const since = await Promise.all(job.tokens.map(async (token, i) => (await get(`/sync?filter=${filter}`, token, connections[i] as HttpConnection))['next_batch'] as string));
+parentPort?.postMessage('started');
 const sender = new HttpConnection(job.base);
 const latencies: number[] = [];
 const fromStart: number[] = [];
