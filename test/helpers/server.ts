@@ -11,6 +11,7 @@ import { createLogger } from '../../src/log.ts';
 import { startServer, type RunningServer } from '../../src/main.ts';
 import { generateAccessToken, generateDeviceId, hashAccessToken } from '../../src/auth/accessTokens.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
+import type { Database } from '../../src/storage/database.ts';
 import { createTestDatabase, type AfterHook, type BackendName } from './database.ts';
 
 export interface TestUser {
@@ -41,6 +42,8 @@ export interface TestServerOptions {
   config?: Record<string, unknown>;
   /** Where the server's JSON log lines go (at level info); by default nowhere, or TEST_LOG_LEVEL to stdout. */
   logTo?: NodeJS.WritableStream;
+  /** Wraps the test database before the server gets it (to watch or hold its queries). */
+  wrapDatabase?: (db: Database) => Database;
 }
 
 // Fast scrypt parameters: test users are created by the hundred.
@@ -64,7 +67,7 @@ export async function startTestServer(t: AfterHook, options: TestServerOptions =
     : createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   let running: RunningServer;
   try {
-    running = await startServer(config, logger, { db: database.db });
+    running = await startServer(config, logger, { db: options.wrapDatabase ? options.wrapDatabase(database.db) : database.db });
   } catch (error) {
     await database.close();
     throw error;
