@@ -72,7 +72,7 @@ export function conditionMatches(condition: PushCondition, event: JsonObject, co
     case 'contains_display_name': {
       const body = property(event, 'content.body');
       const name = context.displayName;
-      return typeof body === 'string' && typeof name === 'string' && name !== '' && atWords(`n${name}`, escapeRegex(name)).test(body);
+      return typeof body === 'string' && typeof name === 'string' && name !== '' && atWords(`n${name}`, () => escapeRegex(name)).test(body);
     }
     case 'room_member_count':
       return typeof condition.is === 'string' && memberCountMatches(condition.is, context.memberCount);
@@ -94,13 +94,13 @@ function eventMatch(condition: PushCondition, event: JsonObject): boolean {
   if (typeof value !== 'string') return false;
   // content.body matches on words anywhere in it; every other key matches the whole value.
   const pattern = condition.pattern;
-  return (condition.key === 'content.body' ? atWords(`g${pattern}`, globSource(pattern)) : globWhole(pattern)).test(value);
+  return (condition.key === 'content.body' ? atWords(`g${pattern}`, () => globSource(pattern)) : globWhole(pattern)).test(value);
 }
 
 function property(event: JsonObject, key: string | undefined): JsonValue | undefined {
   if (typeof key !== 'string') return undefined;
   let value: JsonValue | undefined = event;
-  for (const part of splitFieldPath(key)) {
+  for (const part of pathOf(key)) {
     if (!isJsonObject(value) || !Object.hasOwn(value, part)) return undefined;
     value = value[part];
   }
@@ -124,12 +124,18 @@ function globSource(pattern: string): string {
 const escapeRegex = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 
 const WORD = 'A-Za-z0-9_';
+/**
+ * Compiled patterns by kind and text. Every user brings two of their own (their display name and, through the default
+ * content rule, their localpart), so the bound is well above two per member of a big room: a thousand members woken by
+ * one message must not compile theirs again each time. The oldest entry goes first.
+ */
+const CACHED_PATTERNS = 10_000;
 const cache = new Map<string, RegExp>();
 
 function cached(key: string, build: () => RegExp): RegExp {
   let re = cache.get(key);
   if (!re) {
-    if (cache.size >= 1000) cache.clear();
+    if (cache.size >= CACHED_PATTERNS) cache.delete(cache.keys().next().value as string);
     re = build();
     cache.set(key, re);
   }
@@ -140,9 +146,22 @@ function globWhole(pattern: string): RegExp {
   return cached(`w${pattern}`, () => new RegExp(`^${globSource(pattern)}$`, 'isu'));
 }
 
-/** `source` matching a substring that starts and ends at word boundaries (the value's ends or a non-word character). */
-function atWords(key: string, source: string): RegExp {
-  return cached(key, () => new RegExp(`(?<![${WORD}])${source}(?![${WORD}])`, 'isu'));
+/** `source()` matching a substring that starts and ends at word boundaries (the value's ends or a non-word character). */
+function atWords(key: string, source: () => string): RegExp {
+  return cached(key, () => new RegExp(`(?<![${WORD}])${source()}(?![${WORD}])`, 'isu'));
+}
+
+/** Condition keys split once: the same few keys are looked up for every event and every user. */
+const paths = new Map<string, readonly string[]>();
+
+function pathOf(key: string): readonly string[] {
+  let parts = paths.get(key);
+  if (!parts) {
+    if (paths.size >= 1000) paths.clear();
+    parts = splitFieldPath(key);
+    paths.set(key, parts);
+  }
+  return parts;
 }
 
 function memberCountMatches(is: string, count: number): boolean {

@@ -86,6 +86,8 @@ export class AccountDataService {
    * initial sync, and everything of the rooms joined since `since`.
    */
   async collect(userId: string, since: number | undefined, to: number, joinedRoomIds: readonly string[], newlyJoinedRoomIds: readonly string[]): Promise<AccountDataSection> {
+    // Most incremental syncs (a message woke the user): nothing to read.
+    if (since !== undefined && since >= to && newlyJoinedRoomIds.length === 0) return { global: [], rooms: new Map() };
     const joined = new Set(joinedRoomIds);
     const rows = await this.store.changed(userId, since ?? 0, to);
     if (since !== undefined) {

@@ -59,12 +59,21 @@ export class DeviceListService {
   }): Promise<{ changed: string[]; left: string[] }> {
     const { userId, since, to } = request;
     if (since === undefined) return { changed: [], left: [] };
-    const devicesChanged = new Set(await this.store.changedForViewer(userId, since.deviceLists, to.deviceLists));
-    // Candidates from membership: they may have come and gone within (since, to], so they are checked below.
-    const joined = new Set<string>(await this.shared.joinedMembers(request.newlyJoinedRoomIds));
-    const left = new Set<string>(await this.shared.joinedMembers(request.newlyLeftRoomIds));
+    // Nothing moved that could change either list.
     const roomsMoved = request.joinedRoomIds.length > 0 && to.events > since.events;
-    for (const m of roomsMoved ? await this.membershipChanges.get(JSON.stringify([[...request.joinedRoomIds].sort(), since.events, to.events])) : []) {
+    if (to.deviceLists <= since.deviceLists && !roomsMoved && request.newlyJoinedRoomIds.length === 0 && request.newlyLeftRoomIds.length === 0) {
+      return { changed: [], left: [] };
+    }
+    // Independent reads, at once. Candidates from membership may have come and gone within (since, to]: checked below.
+    const [devicesChanged, joinedIn, leftIn, changes] = await Promise.all([
+      this.store.changedForViewer(userId, since.deviceLists, to.deviceLists),
+      this.shared.joinedMembers(request.newlyJoinedRoomIds),
+      this.shared.joinedMembers(request.newlyLeftRoomIds),
+      roomsMoved ? this.membershipChanges.get(JSON.stringify([[...request.joinedRoomIds].sort(), since.events, to.events])) : [],
+    ]);
+    const joined = new Set<string>(joinedIn);
+    const left = new Set<string>(leftIn);
+    for (const m of changes) {
       if (m.membership === 'join') joined.add(m.userId);
       else left.add(m.userId);
     }

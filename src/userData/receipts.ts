@@ -113,6 +113,8 @@ export class ReceiptService {
     newlyJoinedRoomIds: readonly string[],
     ignored: ReadonlySet<string>,
   ): Promise<Map<string, JsonObject>> {
+    // Most incremental syncs (a message woke the user): nothing to read.
+    if (since !== undefined && since >= to && newlyJoinedRoomIds.length === 0) return new Map();
     const fresh = new Set(since === undefined ? joinedRoomIds : newlyJoinedRoomIds);
     const rest = joinedRoomIds.filter((r) => !fresh.has(r));
     const [whole, changed] = await Promise.all([
