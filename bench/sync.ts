@@ -1,8 +1,10 @@
-// `npm run bench -- sync [postgres://...] [--members N] [--rounds R] [--rooms N] [--room-members M] [--runs K] [--count-queries]`
+// `npm run bench -- sync [postgres://...] [--members N] [--rounds R] [--warmup W] [--rooms N] [--room-members M] [--runs K] [--count-queries]`
 // (a) Wake-up: N members of one room (1, then --members, default 1,000) each hold a long-poll /sync over real HTTP
 //     (clients in a worker thread, bench/sync/pollers.ts); one of them sends a message; reported is the time from the
 //     send being answered to each waiting /sync answering with it (median and p99 over members and rounds), and the
-//     median over rounds of the slowest member.
+//     median over rounds of the slowest member. The first --warmup rounds (default 1) are run first and not counted,
+//     as a server that has been up for a while has its code compiled (the initial sync below drops its first run too);
+//     their slowest answer is given in the note.
 // (b) Initial sync: one user in --rooms rooms (default 300) of --room-members members each (default 50), a few
 //     messages in each; reported is the time of a /sync without `since` (median of --runs).
 // Uses PostgreSQL when a URL is given (or TEST_DATABASE_URL is set), otherwise PGlite in memory.
@@ -26,6 +28,14 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
   );
 }
 
+/** What the pollers' worker answers: per answer, per round, and the warm-up rounds' slowest answers. */
+interface Answers {
+  latencies: number[];
+  fromStart: number[];
+  slowest: number[];
+  warmupSlowest: number[];
+}
+
 /** The machine's CPU time so far from /proc/stat (Linux): all of it and the part stolen by the host (ticks). */
 async function hostCpuTicks(): Promise<{ all: number; steal: number } | undefined> {
   const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
@@ -43,6 +53,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
   const url = databaseUrlArg(args);
   const members = arg(args, '--members', 1000);
   const rounds = arg(args, '--rounds', 10);
+  const warmup = arg(args, '--warmup', 1);
   const roomCount = arg(args, '--rooms', 300);
   const roomMembers = arg(args, '--room-members', 50);
   const runs = arg(args, '--runs', 5);
@@ -77,14 +88,14 @@ export async function run(args: string[]): Promise<BenchRow[]> {
         await request(`${base}/rooms/${encodeURIComponent(roomId)}/join`, 'POST', token, {});
       });
       counted?.clear();
-      // Measured from when every member's first /sync has answered (the worker says so) to the end of the rounds.
+      // Measured over the recorded rounds (the worker says when they start), not the first syncs or the warm-up.
       let cpuBefore = process.threadCpuUsage();
       let stealBefore: Awaited<ReturnType<typeof hostCpuTicks>>;
-      const result = await new Promise<{ latencies: number[]; fromStart: number[]; slowest: number[] }>((resolve, reject) => {
+      const result = await new Promise<Answers>((resolve, reject) => {
         const worker = new Worker(new URL('./sync/pollers.ts', import.meta.url), {
-          workerData: { base, roomId, tokens: tokens.slice(0, size), rounds, settleMs: size > 1 ? 1500 : 200, txnPrefix: `wake${size}-${phase++}-` },
+          workerData: { base, roomId, tokens: tokens.slice(0, size), rounds, warmup, settleMs: size > 1 ? 1500 : 200, txnPrefix: `wake${size}-${phase++}-` },
         });
-        worker.on('message', (message: 'started' | { latencies: number[]; fromStart: number[]; slowest: number[] }) => {
+        worker.on('message', (message: 'started' | Answers) => {
           if (message !== 'started') return resolve(message);
           cpuBefore = process.threadCpuUsage();
           void hostCpuTicks().then((ticks) => (stealBefore = ticks));
@@ -99,17 +110,18 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       }
       const label = `${size} member${size > 1 ? 's' : ''}`;
       console.error(`wake-up with ${label}: done`);
-      const note = `${backend.name}, ${rounds} rounds, ${result.latencies.length} answers`;
+      const warmed = warmup > 0 ? ` after ${warmup} warm-up round${warmup > 1 ? 's' : ''} (slowest answer ${result.warmupSlowest.map((t) => Math.round(t)).join(', ')} ms)` : '';
+      const note = `${backend.name}, ${rounds} rounds, ${result.latencies.length} answers${warmed}`;
       rows.push({ name: `send answered -> long poll answered, ${label}, median`, value: median(result.latencies), unit: 'ms', note });
-      rows.push({ name: `send answered -> long poll answered, ${label}, p99`, value: percentile(result.latencies, 99), unit: 'ms', note });
+      const perRound = `; per round: ${result.slowest.map((t) => Math.round(t)).join(', ')} ms`;
+      rows.push({ name: `send answered -> long poll answered, ${label}, p99`, value: percentile(result.latencies, 99), unit: 'ms', note: size === 1 ? note + perRound : note });
       rows.push({ name: `send started -> long poll answered, ${label}, median`, value: median(result.fromStart), unit: 'ms', note });
       rows.push({ name: `send started -> long poll answered, ${label}, p99`, value: percentile(result.fromStart, 99), unit: 'ms', note });
       // The server's own thread (the clients run in the worker), and how much of the machine the host took meanwhile.
       const stolen = stealBefore && stealAfter ? `; host steal ${Math.round((100 * (stealAfter.steal - stealBefore.steal)) / Math.max(1, stealAfter.all - stealBefore.all))}% of CPU time` : '';
       rows.push({ name: `server thread CPU per round, ${label}`, value: (cpu.user + cpu.system) / 1000 / rounds, unit: 'ms', note: `${note}${stolen}` });
       if (size > 1) {
-        const rounds = `; per round: ${result.slowest.map((t) => Math.round(t)).join(', ')} ms`;
-        rows.push({ name: `send answered -> last of ${label} answered`, value: median(result.slowest), unit: 'ms (median of rounds)', note: note + rounds });
+        rows.push({ name: `send answered -> last of ${label} answered`, value: median(result.slowest), unit: 'ms (median of rounds)', note: note + perRound });
       }
     }
 

@@ -13,6 +13,8 @@ interface Job {
   /** Access tokens of the members; the first one sends. */
   tokens: string[];
   rounds: number;
+  /** Rounds run first and not recorded (the JIT warms up on them); their slowest answers are reported apart. */
+  warmup: number;
   /** How long to let the long polls settle in before sending. */
   settleMs: number;
   /** Makes the sender's transaction ids unique across runs of this worker. */
@@ -32,12 +34,14 @@ async function get(path: string, token: string, connection: HttpConnection): Pro
 }
 
 const since = await Promise.all(job.tokens.map(async (token, i) => (await get(`/sync?filter=${filter}`, token, connections[i] as HttpConnection))['next_batch'] as string));
-parentPort?.postMessage('started');
 const sender = new HttpConnection(job.base);
 const latencies: number[] = [];
 const fromStart: number[] = [];
 const slowest: number[] = [];
-for (let round = 0; round < job.rounds; round++) {
+const warmupSlowest: number[] = [];
+for (let round = 0; round < job.warmup + job.rounds; round++) {
+  // The server's CPU is measured over the recorded rounds.
+  if (round === job.warmup) parentPort?.postMessage('started');
   const answered = job.tokens.map(async (token, i) => {
     // Until a /sync answers with the message (presence or receipts may wake it first), poll again from its token.
     for (;;) {
@@ -61,9 +65,13 @@ for (let round = 0; round < job.rounds; round++) {
   const times = await Promise.all(answered);
   // A /sync may answer before the send's own answer arrives (the writer wakes waiters as it commits): 0 then.
   const afterAck = times.map((t) => Math.max(0, t - ackedAt));
+  if (round < job.warmup) {
+    warmupSlowest.push(Math.max(...afterAck));
+    continue;
+  }
   latencies.push(...afterAck);
   fromStart.push(...times.map((t) => t - sentAt));
   slowest.push(Math.max(...afterAck));
 }
 for (const connection of [...connections, sender]) connection.close();
-parentPort?.postMessage({ latencies, fromStart, slowest });
+parentPort?.postMessage({ latencies, fromStart, slowest, warmupSlowest });
