@@ -10,7 +10,7 @@ import type { RoomVisibility } from '../rooms/visibility.ts';
 import type { EventStore, StoredEvent } from '../storage/events.ts';
 import { pickEventFields, type Filter } from './filter.ts';
 import { Batch, keyOf, partsOf } from './batch.ts';
-import type { SyncStore } from './syncStore.ts';
+import type { Replacement, SyncStore } from './syncStore.ts';
 
 export interface FormatRequest {
   userId: string;
@@ -23,8 +23,11 @@ export interface FormatRequest {
 
 export class SyncEventFormatter {
   private readonly events: EventStore;
-  /** Which event each state event replaced, by room, stream ordering and event id: read for many responses at once. */
-  private readonly replaced: Batch<string | null>;
+  /**
+   * Which event each state event replaced, with that event, by room, stream ordering and event id: read for many
+   * responses at once.
+   */
+  private readonly replaced: Batch<Replacement | null>;
   /** The txn id each of a device's own served events was sent with, by user, device and event id. */
   private readonly txnIds: Batch<string | null>;
 
@@ -58,20 +61,25 @@ export class SyncEventFormatter {
     return out;
   }
 
-  /** For the state events among `events`: the event each replaced, where there was one. */
-  private async replacedState(events: readonly StoredEvent[]): Promise<Map<string, string>> {
+  /** For the state events among `events`: the event each replaced, where there was one; `known` is not read again. */
+  private async replacedState(events: readonly StoredEvent[], known: ReadonlyMap<string, Replacement | null>): Promise<Map<string, Replacement>> {
     const state = events.filter((e) => e.stateKey !== null);
-    const found = await Promise.all(state.map((e) => this.replaced.get(keyOf(e.roomId, e.streamOrdering, e.eventId))));
-    const out = new Map<string, string>();
+    const found = await Promise.all(
+      state.map((e) => (known.has(e.eventId) ? (known.get(e.eventId) ?? null) : this.replaced.get(keyOf(e.roomId, e.streamOrdering, e.eventId)))),
+    );
+    const out = new Map<string, Replacement>();
     state.forEach((e, i) => {
-      const previous = found[i];
-      if (previous) out.set(e.eventId, previous);
+      const replacement = found[i];
+      if (replacement) out.set(e.eventId, replacement);
     });
     return out;
   }
 
-  /** Formats every event given (any rooms); the result maps event id to the served JSON. */
-  async format(request: FormatRequest, all: readonly StoredEvent[]): Promise<Map<string, JsonObject>> {
+  /**
+   * Formats every event given (any rooms); the result maps event id to the served JSON. `known`: what replacedState
+   * would read, for events whose reads already told it (lazy-loaded members).
+   */
+  async format(request: FormatRequest, all: readonly StoredEvent[], known: ReadonlyMap<string, Replacement | null> = new Map()): Promise<Map<string, JsonObject>> {
     const unique = [...new Map(all.map((e) => [e.eventId, e])).values()];
     const out = new Map<string, JsonObject>();
     if (unique.length === 0) return out;
@@ -83,18 +91,20 @@ export class SyncEventFormatter {
       }
       return out;
     }
-    const own = unique.filter((e) => e.sender === request.userId).map((e) => e.eventId);
+    // Only message events carry txn ids (PUT /send and /redact): state events are never looked up.
+    const own = unique.filter((e) => e.sender === request.userId && e.stateKey === null).map((e) => e.eventId);
     const redactionIds = [...new Set(unique.map((e) => e.redactedBy).filter((id): id is string => id !== null))];
-    const [txnIds, redactions, replaces] = await Promise.all([
+    const [txnIds, redactions, replacements] = await Promise.all([
       this.txnIdsOf(request.userId, request.deviceId, own),
       this.events.getEvents(redactionIds),
-      this.replacedState(unique),
+      this.replacedState(unique, known),
     ]);
+    const replaces = new Map<string, string>();
     const previous = new Map<string, StoredEvent>();
-    if (replaces.size > 0) {
-      for (const [id, e] of await this.events.getEvents([...new Set(replaces.values())])) {
-        if (request.visibilityOf(e.roomId)?.canSee(e, request.userId) ?? false) previous.set(id, e);
-      }
+    for (const [id, replacement] of replacements) {
+      replaces.set(id, replacement.eventId);
+      const e = replacement.previous;
+      if (e && (request.visibilityOf(e.roomId)?.canSee(e, request.userId) ?? false)) previous.set(e.eventId, e);
     }
     for (const e of unique) {
       const client = toClientEvent(e, request.versionOf(e.roomId), { now: request.now, txnIds, redactions, replaces, previous });

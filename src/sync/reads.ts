@@ -2,7 +2,7 @@
 // thousand members woken by one message cost a handful of statements, not thousands.
 import type { StoredEvent } from '../storage/events.ts';
 import { Batch, keyOf, partsOf } from './batch.ts';
-import type { LocalMembershipRow, MemberAt, MembershipChange, RoomRange, SyncStore } from './syncStore.ts';
+import type { LocalMembershipRow, MemberAt, MembershipChange, MemberState, RoomRange, SyncStore } from './syncStore.ts';
 
 type HistoryVisibilityRows = Map<string, { streamOrdering: number; value: string | null }[]>;
 
@@ -11,7 +11,7 @@ export class SyncReads {
   private readonly histories: Batch<Map<string, MembershipChange[]>>;
   private readonly visibilities: Batch<HistoryVisibilityRows>;
   private readonly newest: Batch<StoredEvent[]>;
-  private readonly members: Batch<StoredEvent | null>;
+  private readonly members: Batch<MemberState | null>;
 
   constructor(store: SyncStore) {
     this.memberships = new Batch((userIds) => store.localMemberships(userIds), () => []);
@@ -69,15 +69,15 @@ export class SyncReads {
     return new Map(ranges.map((r, i) => [r.roomId, found[i] ?? []]));
   }
 
-  /** The m.room.member events of the given users in each room, as of each room's position. */
-  async membersAt(wanted: readonly { roomId: string; at: number; userIds: readonly string[] }[]): Promise<Map<string, StoredEvent[]>> {
+  /** The m.room.member events of the given users in each room, as of each room's position, with the events they replaced. */
+  async membersAt(wanted: readonly { roomId: string; at: number; userIds: readonly string[] }[]): Promise<Map<string, MemberState[]>> {
     const keys = wanted.flatMap((w) => w.userIds.map((u) => keyOf(w.roomId, w.at, u)));
-    const out = new Map<string, StoredEvent[]>();
-    for (const event of await Promise.all(keys.map((k) => this.members.get(k)))) {
-      if (!event) continue;
-      const list = out.get(event.roomId);
-      if (list) list.push(event);
-      else out.set(event.roomId, [event]);
+    const out = new Map<string, MemberState[]>();
+    for (const member of await Promise.all(keys.map((k) => this.members.get(k)))) {
+      if (!member) continue;
+      const list = out.get(member.event.roomId);
+      if (list) list.push(member);
+      else out.set(member.event.roomId, [member]);
     }
     return out;
   }

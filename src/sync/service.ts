@@ -16,13 +16,13 @@ import type { Database } from '../storage/database.ts';
 import { EventStore, type StoredEvent } from '../storage/events.ts';
 import { STREAM_NAMES, type StreamName } from '../streams/names.ts';
 import { StreamToken } from '../streams/token.ts';
-import { excludesEveryEvent, filterJsonEvents, matchesEventFilter, matchesRoom, type Filter } from './filter.ts';
+import { excludesEveryEvent, filterJsonEvents, matchesEventFilter, matchesRoom, type Filter, type RoomEventFilter } from './filter.ts';
 import { SyncEventFormatter } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { classifyRoom, mergeHistory, type ClassifiedRoom } from './memberships.ts';
 import { STRIPPED_STATE_TYPES, strippedState } from './strippedState.ts';
 import { SyncReads } from './reads.ts';
-import { SyncStore } from './syncStore.ts';
+import { SyncStore, type MemberCounts, type MemberState } from './syncStore.ts';
 import { loadTimelines, type Timeline } from './timeline.ts';
 import type { PresenceState, SyncUserData, UserDataResponse } from './userData.ts';
 import { UnreadCounter, type UnreadCounts } from '../pushRules/unreadCounts.ts';
@@ -144,54 +144,41 @@ export class SyncService {
     return this.incremental.run(() => this.compute(request, to, hidden));
   }
 
-  /** The response between request.since and `to`. */
+  /**
+   * The response between request.since and `to`. Every read starts as soon as what it needs is known, as one chain of
+   * round trips is most of a woken long poll's latency: the user's rooms; then their timelines (with the user data,
+   * receipts, invites and full rooms' summaries); then, all at once, the state, the lazy-loaded members, the unread
+   * counts of the rooms the timelines put in the response and the timelines' formatting; last the state's formatting and
+   * whatever only the state decides (summaries of rooms whose membership changed before the timeline, unread counts of
+   * rooms included for state, ephemeral events or account data alone).
+   */
   private async compute(request: SyncRequest, to: StreamToken, hidden: ReadonlySet<StreamName>): Promise<SyncResult> {
     if (roomsUnchanged(request, to)) return this.withoutRooms(request, to, hidden);
     const { userId, filter } = request;
     const roomFilter = filter.room;
     const upTo = to.get('events');
     const since = request.since?.get('events');
-    // Independent reads, in parallel: one round trip of latency on PostgreSQL. The push rules, needed last, go too.
-    const rules = this.unread.storedRules(userId);
-    rules.catch(() => undefined);
-    const [rows, ignored, histories, hv] = await Promise.all([
-      this.reads.localMemberships(userId),
-      this.userData.ignoredUsers(userId),
-      this.reads.membershipHistory(userId),
-      this.reads.historyVisibility(userId),
-    ]);
-    const candidates = rows.filter((r) => matchesRoom(roomFilter, r.roomId));
-    const classified: ClassifiedRoom[] = [];
-    for (const row of candidates) {
-      const room = classifyRoom(row, mergeHistory(row, histories.get(row.roomId) ?? []), {
-        since,
-        upTo,
-        fullState: request.fullState,
-        includeLeave: roomFilter?.include_leave === true,
-      });
-      if (room) classified.push(room);
-    }
-    const joined = classified.filter((r) => r.section === 'join');
-    const left = classified.filter((r) => r.section === 'leave');
+    const { classified, joined, left, ignored, visibility, rules } = await this.userRooms(request, to);
     const versions = new Map(classified.map((r) => [r.roomId, versionOf(r.roomVersion)]));
 
-    const collected = this.userData.collect({
-      userId,
-      deviceId: request.deviceId,
-      ...(request.since ? { since: request.since } : {}),
-      to,
-      joinedRoomIds: joined.map((r) => r.roomId),
-      newlyJoinedRoomIds: joined.filter((r) => since === undefined || r.newlyJoined).map((r) => r.roomId),
-      newlyLeftRoomIds: left.filter((r) => r.newlyLeft).map((r) => r.roomId),
-      hidden,
-    });
-    const readUpTo = joined.length > 0 ? this.userData.readUpTo(userId, joined.map((r) => r.roomId)) : Promise.resolve(new Map<string, number>());
-    // Awaited further down; their rejections are handled there.
-    collected.catch(() => undefined);
-    readUpTo.catch(() => undefined);
+    const collected = handled(
+      this.userData.collect({
+        userId,
+        deviceId: request.deviceId,
+        ...(request.since ? { since: request.since } : {}),
+        to,
+        joinedRoomIds: joined.map((r) => r.roomId),
+        newlyJoinedRoomIds: joined.filter((r) => since === undefined || r.newlyJoined).map((r) => r.roomId),
+        newlyLeftRoomIds: left.filter((r) => r.newlyLeft).map((r) => r.roomId),
+        hidden,
+      }),
+    );
+    const readUpTo = handled(joined.length > 0 ? this.userData.readUpTo(userId, joined.map((r) => r.roomId)) : Promise.resolve(new Map<string, number>()));
+    const stripped = handled(this.strippedRooms(classified, ignored));
+    // Rooms sent in full always have a summary, and lazy loading needs their heroes.
+    const fullSummaries = handled(this.summaries(userId, joined.filter((r) => r.full)));
 
     const timelineRooms = [...joined, ...left];
-    const visibility = visibilities(timelineRooms, hv);
     const timelineFilter = roomFilter?.timeline;
     const limit = Math.min(timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
     const ranges = timelineRooms.map((r) => ({
@@ -205,81 +192,65 @@ export class SyncService {
       if (!(visibility.get(e.roomId)?.canSee(e, userId) ?? false)) return false;
       return matchesEventFilter(timelineFilter, { type: e.type, sender: e.sender, roomId: e.roomId, content: e.pdu['content'] ?? {} });
     });
+    const hasTimeline = (roomId: string) => (timelines.get(roomId)?.events.length ?? 0) > 0;
     // The position the state section describes: the start of the timeline, or its end for use_state_after.
     const start = new Map(ranges.map((r) => [r.roomId, request.stateAfter ? r.upTo : timelineStart(timelines.get(r.roomId), r.upTo)]));
     const stateKey = request.stateAfter === 'unstable' ? 'org.matrix.msc4222.state_after' : request.stateAfter === 'stable' ? 'state_after' : 'state';
-
     const stateFilter = roomFilter?.state;
     const lazy = stateFilter?.lazy_load_members === true;
-    const full = timelineRooms.filter((r) => r.full);
-    const partial = timelineRooms.filter((r) => !r.full);
-    const [fullState, changes] = await Promise.all([
-      this.store.stateAt(
-        full.map((r) => ({ roomId: r.roomId, at: start.get(r.roomId) ?? upTo })),
-        { withoutMembers: lazy },
-      ),
-      this.store.stateChanges(partial.map((r) => ({ roomId: r.roomId, after: since ?? 0, upTo: start.get(r.roomId) ?? upTo }))),
-    ]);
 
-    // Summaries where the whole state is sent or membership changed.
-    const summaryRooms = joined
-      .filter((r) => r.full || hasMemberEvent(timelines.get(r.roomId)?.events) || hasMemberEvent(changes.get(r.roomId)))
-      .map((r) => r.roomId);
-    const summarised = new Set(summaryRooms);
-    const [counts, heroes] = await Promise.all([this.store.memberCounts(summaryRooms), this.store.heroes(userId, summaryRooms)]);
+    const stateRead = handled(this.readState(timelineRooms, start, since, lazy));
+    const members = handled(lazy ? this.lazyMembers(userId, timelineRooms, timelines, start, fullSummaries) : Promise.resolve(new Map<string, MemberState[]>()));
+    const summaryRooms = joined.filter((r) => r.full || hasMemberEvent(timelines.get(r.roomId)?.events));
+    const timelineSummaries = handled(this.summaries(userId, summaryRooms.filter((r) => !r.full)));
+    // Rooms with timeline events (and rooms sent in full) are in the response whatever else happens: counted now.
+    const counted = new Set(joined.filter((r) => r.full || hasTimeline(r.roomId)));
+    const countedEarly = handled(this.unreadCounts(userId, [...counted], upTo, ignored, readUpTo, rules));
+    const formatRequest = {
+      userId,
+      deviceId: request.deviceId,
+      now: this.now(),
+      filter,
+      versionOf: (roomId: string) => versions.get(roomId) as RoomVersion,
+      visibilityOf: (roomId: string) => visibility.get(roomId),
+    };
+    const timelineEvents = [...timelines.values()].flatMap((t) => t.events);
+    const timelineFormatted = handled(this.formatter.format(formatRequest, timelineEvents));
 
-    const state = new Map<string, StoredEvent[]>();
-    for (const r of full) state.set(r.roomId, fullState.get(r.roomId) ?? []);
-    for (const r of partial) state.set(r.roomId, changes.get(r.roomId) ?? []);
-    if (lazy) {
-      // Member events: with full state those of the timeline's senders, the user and the heroes; with a delta the
-      // timeline senders' that it does not carry (always sent again: redundancy is not tracked).
-      const wanted = timelineRooms.map((r) => {
-        const needed = senders(timelines.get(r.roomId));
-        if (r.full) {
-          needed.add(userId);
-          for (const h of heroes.get(r.roomId) ?? []) needed.add(h);
-        }
-        const have = new Set((state.get(r.roomId) ?? []).filter((e) => e.type === 'm.room.member').map((e) => e.stateKey));
-        return { roomId: r.roomId, at: start.get(r.roomId) ?? upTo, userIds: [...needed].filter((u) => !have.has(u)) };
-      });
-      for (const [roomId, members] of await this.reads.membersAt(wanted)) {
-        state.set(roomId, [...(state.get(roomId) ?? []), ...members].sort((a, b) => a.streamOrdering - b.streamOrdering));
-      }
-    }
-    for (const [roomId, events] of state) {
-      state.set(roomId, events.filter((e) => matchesEventFilter(stateFilter, { type: e.type, sender: e.sender, roomId, content: e.pdu['content'] ?? {} })));
-    }
+    const { state, changes } = assembleState(timelineRooms, await stateRead, await members, stateFilter);
+    const formatted = new Map(await timelineFormatted);
+    const stateEvents = [...state.values()].flat().filter((e) => !formatted.has(e.eventId));
+    const replaced = new Map([...(await members).values()].flat().map((m) => [m.event.eventId, m.replaced]));
+    const stateFormatted = handled(this.formatter.format(formatRequest, stateEvents, replaced));
+    // Summaries where the whole state is sent or membership changed: the latter may show only in the state delta.
+    const changedMembers = joined.filter((r) => !r.full && !hasMemberEvent(timelines.get(r.roomId)?.events) && hasMemberEvent(changes.get(r.roomId)));
+    const changesSummaries = handled(this.summaries(userId, changedMembers));
+    const summarised = new Set([...summaryRooms.map((r) => r.roomId), ...changedMembers.map((r) => r.roomId)]);
 
     const data = await collected;
     const includedJoined = joined.filter((r) => {
       if (r.full) return true;
       const roomData = data.rooms.get(r.roomId);
       return (
-        (timelines.get(r.roomId)?.events.length ?? 0) > 0 ||
+        hasTimeline(r.roomId) ||
         (state.get(r.roomId)?.length ?? 0) > 0 ||
         filterJsonEvents(roomFilter?.ephemeral, roomData?.ephemeral ?? [], r.roomId).length > 0 ||
         filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId).length > 0
       );
     });
-    const includedLeft = left.filter(
-      (r) => r.full || r.newlyLeft || (timelines.get(r.roomId)?.events.length ?? 0) > 0 || (state.get(r.roomId)?.length ?? 0) > 0,
-    );
-    // Counting and formatting read independently: in parallel.
-    const counting = this.unreadCounts(userId, includedJoined, upTo, ignored, await readUpTo, rules);
-    counting.catch(() => undefined);
-    const formatted = await this.formatter.format(
-      {
-        userId,
-        deviceId: request.deviceId,
-        now: this.now(),
-        filter,
-        versionOf: (roomId) => versions.get(roomId) as RoomVersion,
-        visibilityOf: (roomId) => visibility.get(roomId),
-      },
-      [...includedJoined, ...includedLeft].flatMap((r) => [...(timelines.get(r.roomId)?.events ?? []), ...(state.get(r.roomId) ?? [])]),
-    );
-    const unread = await counting;
+    const includedLeft = left.filter((r) => r.full || r.newlyLeft || hasTimeline(r.roomId) || (state.get(r.roomId)?.length ?? 0) > 0);
+    const countedLate = this.unreadCounts(userId, includedJoined.filter((r) => !counted.has(r)), upTo, ignored, readUpTo, rules);
+    const [early, late, summaries, stateJson] = await Promise.all([
+      countedEarly,
+      countedLate,
+      Promise.all([fullSummaries, timelineSummaries, changesSummaries]),
+      stateFormatted,
+    ]);
+    for (const [id, json] of stateJson) formatted.set(id, json);
+    const unread = new Map([...early, ...late]);
+    const counts = new Map(summaries.flatMap((s) => [...s.counts]));
+    const heroes = new Map(summaries.flatMap((s) => [...s.heroes]));
+
     const served = (events: readonly StoredEvent[] | undefined) => (events ?? []).map((e) => formatted.get(e.eventId) as JsonObject);
     const timelineSection = (roomId: string, upper: number) => {
       const t = timelines.get(roomId);
@@ -316,9 +287,88 @@ export class SyncService {
         account_data: { events: filterJsonEvents(roomFilter?.account_data, roomData?.accountData ?? [], r.roomId) },
       };
     }
-    const { invite, knock } = await this.strippedRooms(classified, ignored);
+    const { invite, knock } = await stripped;
 
     return response(filter, to, data, { join, invite, leave, knock });
+  }
+
+  /** The user's rooms at `to`, classified into the response's sections, with what deciding what they may see needs. */
+  private async userRooms(request: SyncRequest, to: StreamToken): Promise<UserRooms> {
+    const { userId } = request;
+    const roomFilter = request.filter.room;
+    const since = request.since?.get('events');
+    // Independent reads, in parallel: one round trip of latency on PostgreSQL. The push rules, needed later, go too.
+    const rules = handled(this.unread.storedRules(userId));
+    const [rows, ignored, histories, hv] = await Promise.all([
+      this.reads.localMemberships(userId),
+      this.userData.ignoredUsers(userId),
+      this.reads.membershipHistory(userId),
+      this.reads.historyVisibility(userId),
+    ]);
+    const classified: ClassifiedRoom[] = [];
+    for (const row of rows.filter((r) => matchesRoom(roomFilter, r.roomId))) {
+      const room = classifyRoom(row, mergeHistory(row, histories.get(row.roomId) ?? []), {
+        since,
+        upTo: to.get('events'),
+        fullState: request.fullState,
+        includeLeave: roomFilter?.include_leave === true,
+      });
+      if (room) classified.push(room);
+    }
+    const joined = classified.filter((r) => r.section === 'join');
+    const left = classified.filter((r) => r.section === 'leave');
+    return { classified, joined, left, ignored, visibility: visibilities([...joined, ...left], hv), rules };
+  }
+
+  /** Each room's state as read: in full (without members when lazy loading) or the delta since `since`, up to `start`. */
+  private async readState(
+    rooms: readonly ClassifiedRoom[],
+    start: ReadonlyMap<string, number>,
+    since: number | undefined,
+    lazy: boolean,
+  ): Promise<{ full: Map<string, StoredEvent[]>; changes: Map<string, StoredEvent[]> }> {
+    const at = (r: ClassifiedRoom) => start.get(r.roomId) as number;
+    const [full, changes] = await Promise.all([
+      this.store.stateAt(
+        rooms.filter((r) => r.full).map((r) => ({ roomId: r.roomId, at: at(r) })),
+        { withoutMembers: lazy },
+      ),
+      this.store.stateChanges(rooms.filter((r) => !r.full).map((r) => ({ roomId: r.roomId, after: since ?? 0, upTo: at(r) }))),
+    ]);
+    return { full, changes };
+  }
+
+  /**
+   * Lazy loading: the member events of the timeline's senders at the state's position, and in full rooms the user's and
+   * the heroes'. Asked alongside the state: for a delta, those the delta carries itself are dropped afterwards
+   * (assembleState); full state is read without members.
+   */
+  private async lazyMembers(
+    userId: string,
+    rooms: readonly ClassifiedRoom[],
+    timelines: ReadonlyMap<string, Timeline>,
+    start: ReadonlyMap<string, number>,
+    fullSummaries: Promise<Summaries>,
+  ): Promise<Map<string, MemberState[]>> {
+    const heroes = rooms.some((r) => r.full) ? (await fullSummaries).heroes : new Map<string, string[]>();
+    return this.reads.membersAt(
+      rooms.map((r) => {
+        const needed = senders(timelines.get(r.roomId));
+        if (r.full) {
+          needed.add(userId);
+          for (const h of heroes.get(r.roomId) ?? []) needed.add(h);
+        }
+        return { roomId: r.roomId, at: start.get(r.roomId) as number, userIds: [...needed] };
+      }),
+    );
+  }
+
+  /** m.joined_member_count, m.invited_member_count and m.heroes of these (joined) rooms. */
+  private async summaries(userId: string, rooms: readonly ClassifiedRoom[]): Promise<Summaries> {
+    if (rooms.length === 0) return { counts: new Map(), heroes: new Map() };
+    const roomIds = rooms.map((r) => r.roomId);
+    const [counts, heroes] = await Promise.all([this.store.memberCounts(roomIds), this.store.heroes(userId, roomIds)]);
+    return { counts, heroes };
   }
 
   /**
@@ -347,10 +397,11 @@ export class SyncService {
     rooms: readonly ClassifiedRoom[],
     upTo: number,
     ignored: ReadonlySet<string>,
-    read: ReadonlyMap<string, number>,
+    readUpTo: Promise<ReadonlyMap<string, number>>,
     rules: Promise<StoredPushRules | null>,
   ): Promise<Map<string, UnreadCounts>> {
     if (rooms.length === 0) return new Map();
+    const read = await readUpTo;
     return this.unread.count(
       userId,
       rooms.map((r) => ({ roomId: r.roomId, after: Math.max(read.get(r.roomId) ?? 0, r.joinedSince), upTo })),
@@ -428,6 +479,49 @@ function roomsUnchanged(request: SyncRequest, to: StreamToken): boolean {
   const since = request.since;
   if (since === undefined || request.fullState) return false;
   return STREAM_NAMES.every((stream) => ROOMLESS_STREAMS.has(stream) || to.get(stream) <= since.get(stream));
+}
+
+/** The user's rooms as /sync classified them, with what deciding what the user may see in them needs. */
+interface UserRooms {
+  classified: ClassifiedRoom[];
+  joined: ClassifiedRoom[];
+  left: ClassifiedRoom[];
+  ignored: ReadonlySet<string>;
+  visibility: Map<string, RoomVisibility>;
+  /** The user's push rules, read with the rooms, needed by the unread counts. */
+  rules: Promise<StoredPushRules | null>;
+}
+
+interface Summaries {
+  counts: Map<string, MemberCounts>;
+  heroes: Map<string, string[]>;
+}
+
+/** A promise awaited later, after awaits that may throw first: its rejection is not reported as unhandled meanwhile. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
+ * Each room's state section: the state as read, with the lazy-loaded members it does not carry itself, under the
+ * state filter. `changes` is the delta as read, which decides summaries.
+ */
+function assembleState(
+  rooms: readonly ClassifiedRoom[],
+  read: { full: ReadonlyMap<string, StoredEvent[]>; changes: Map<string, StoredEvent[]> },
+  members: ReadonlyMap<string, readonly MemberState[]>,
+  stateFilter: RoomEventFilter | undefined,
+): { state: Map<string, StoredEvent[]>; changes: Map<string, StoredEvent[]> } {
+  const state = new Map<string, StoredEvent[]>();
+  for (const r of rooms) {
+    let events = (r.full ? read.full : read.changes).get(r.roomId) ?? [];
+    const have = new Set(events.filter((e) => e.type === 'm.room.member').map((e) => e.stateKey));
+    const added = (members.get(r.roomId) ?? []).map((m) => m.event).filter((e) => !have.has(e.stateKey));
+    if (added.length > 0) events = [...events, ...added].sort((a, b) => a.streamOrdering - b.streamOrdering);
+    state.set(r.roomId, events.filter((e) => matchesEventFilter(stateFilter, { type: e.type, sender: e.sender, roomId: r.roomId, content: e.pdu['content'] ?? {} })));
+  }
+  return { state, changes: read.changes };
 }
 
 /** What the user may see in each room, from the histories of their membership and of history_visibility. */

@@ -31,6 +31,21 @@ export interface MemberAt {
   userId: string;
 }
 
+/** The state event an event replaced (its replaces_state), and that event where it is stored (for prev_content). */
+export interface Replacement {
+  eventId: string;
+  previous: StoredEvent | null;
+}
+
+/** A lazy-loaded member event, with the event it replaced. */
+export interface MemberState {
+  event: StoredEvent;
+  replaced: Replacement | null;
+}
+
+/** An event's columns from a LEFT JOIN: all NULL where there is no such event. */
+type NullableEventRow = { [K in keyof EventRow]: EventRow[K] | null };
+
 export interface MemberCounts {
   joined: number;
   invited: number;
@@ -177,36 +192,57 @@ export class SyncStore {
     return out;
   }
 
-  /** The m.room.member event of each (room, user) as of the position `at`, keyed like the input. */
-  async membersAt(keys: readonly MemberAt[]): Promise<Map<MemberAt, StoredEvent>> {
-    const out = new Map<MemberAt, StoredEvent>();
+  /**
+   * The m.room.member event of each (room, user) as of the position `at`, keyed like the input, with what replacedState
+   * tells of it: lazy-loaded members are formatted as soon as they are read, without a round trip more.
+   */
+  async membersAt(keys: readonly MemberAt[]): Promise<Map<MemberAt, MemberState>> {
+    const out = new Map<MemberAt, MemberState>();
     if (keys.length === 0) return out;
-    const { rows } = await this.db.query<EventRow & { k: number }>(
-      `SELECT k.k, ${EVENT_COLUMNS} FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(room_id, at, user_id, k)
-        CROSS JOIN LATERAL (
-          SELECT h.event_id FROM state_history h
-           WHERE h.room_id = k.room_id AND h.type = 'm.room.member' AND h.state_key = k.user_id AND h.stream_ordering <= k.at
-           ORDER BY h.stream_ordering DESC LIMIT 1) h
-        JOIN events e ON e.event_id = h.event_id`,
+    // Rows of the member events (replaces NULL), then one row per member event that replaced another, carrying that
+    // event where it is stored (its columns are NULL where it is not).
+    const { rows } = await this.db.query<NullableEventRow & { k: number; replaces: string | null }>(
+      `WITH m AS (
+         SELECT k.k, h.event_id FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(room_id, at, user_id, k)
+          CROSS JOIN LATERAL (
+            SELECT h.event_id FROM state_history h
+             WHERE h.room_id = k.room_id AND h.type = 'm.room.member' AND h.state_key = k.user_id AND h.stream_ordering <= k.at
+             ORDER BY h.stream_ordering DESC LIMIT 1) h)
+       SELECT m.k, NULL::text AS replaces, ${EVENT_COLUMNS} FROM m JOIN events e ON e.event_id = m.event_id
+       UNION ALL
+       SELECT m.k, p.prev_event_id, ${EVENT_COLUMNS} FROM m JOIN events x ON x.event_id = m.event_id
+         JOIN state_history p ON p.room_id = x.room_id AND p.stream_ordering = x.stream_ordering AND p.event_id = x.event_id AND p.prev_event_id IS NOT NULL
+         LEFT JOIN events e ON e.event_id = p.prev_event_id`,
       [keys.map((k) => k.roomId), keys.map((k) => k.at), keys.map((k) => k.userId)],
     );
-    for (const r of rows) out.set(keys[Number(r.k) - 1] as MemberAt, toStoredEvent(r));
+    const replaced = new Map<number, Replacement>();
+    for (const r of rows) {
+      if (r.replaces === null) out.set(keys[Number(r.k) - 1] as MemberAt, { event: toStoredEvent(r as EventRow), replaced: null });
+      else replaced.set(Number(r.k), { eventId: r.replaces, previous: storedOrNull(r) });
+    }
+    for (const [k, replacement] of replaced) {
+      const member = out.get(keys[k - 1] as MemberAt);
+      if (member) member.replaced = replacement;
+    }
     return out;
   }
 
   /**
    * For state events (room, stream ordering, event id): the event each replaced, where there was one, keyed by the
-   * input's position. (A remote event's state resolution may write other keys at the same ordering.)
+   * input's position, with that event read in the same statement. (A remote event's state resolution may write other
+   * keys at the same ordering.)
    */
-  async replacedState(points: readonly { roomId: string; streamOrdering: number; eventId: string }[]): Promise<Map<number, string>> {
+  async replacedState(points: readonly { roomId: string; streamOrdering: number; eventId: string }[]): Promise<Map<number, Replacement>> {
     if (points.length === 0) return new Map();
-    const { rows } = await this.db.query<{ k: number; prev_event_id: string }>(
-      `SELECT k.k, h.prev_event_id FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(room_id, stream_ordering, event_id, k)
+    const { rows } = await this.db.query<NullableEventRow & { k: number; prev_event_id: string }>(
+      `SELECT k.k, h.prev_event_id, ${EVENT_COLUMNS}
+         FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(room_id, stream_ordering, event_id, k)
          JOIN state_history h ON h.room_id = k.room_id AND h.stream_ordering = k.stream_ordering AND h.event_id = k.event_id
+         LEFT JOIN events e ON e.event_id = h.prev_event_id
         WHERE h.prev_event_id IS NOT NULL`,
       [points.map((p) => p.roomId), points.map((p) => p.streamOrdering), points.map((p) => p.eventId)],
     );
-    return new Map(rows.map((r) => [Number(r.k) - 1, r.prev_event_id]));
+    return new Map(rows.map((r) => [Number(r.k) - 1, { eventId: r.prev_event_id, previous: storedOrNull(r) }]));
   }
 
   /** Joined and invited member counts per room, from the current state. */
@@ -253,6 +289,10 @@ export class SyncStore {
     for (const r of rows) push(out, r.room_id, toStoredEvent(r));
     return out;
   }
+}
+
+function storedOrNull(r: NullableEventRow): StoredEvent | null {
+  return r.event_id === null ? null : toStoredEvent(r as EventRow);
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
