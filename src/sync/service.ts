@@ -111,14 +111,18 @@ export class SyncService {
     const deadline = this.now() + request.timeoutMs;
     const hidden = hiddenStreams(request.filter);
     let to = this.currentToken(request);
-    let result = await this.respond(request, to, hidden);
+    // A long poll from where every stream still is (each woken client's next request) can only be empty: it waits
+    // first. Its empty answer, computed if the wait ends with nothing, is what acknowledges the to-device messages up to
+    // `since` meanwhile; until then they stay stored, which loses nothing.
+    let result = request.since && !request.fullState && request.timeoutMs > 0 && !to.isAfter(request.since) ? undefined : await this.respond(request, to, hidden);
     // The token the wait starts from: past `to` when wake-ups by hidden streams alone were skipped.
     let waitFrom = to;
+    const answer = async () => skippedPast(result ?? (await this.respond(request, to, hidden)), to, waitFrom);
     for (;;) {
       const remaining = deadline - this.now();
-      if (!request.since || request.fullState || !result.empty || remaining <= 0 || signal?.aborted) return skippedPast(result, to, waitFrom);
+      if (!request.since || request.fullState || (result && !result.empty) || remaining <= 0 || signal?.aborted) return answer();
       const waited = await this.notifier.waitForEvents(request.userId, waitFrom, remaining, signal);
-      if (waited.reason !== 'advanced') return skippedPast(result, to, waitFrom);
+      if (waited.reason !== 'advanced') return answer();
       const next = this.currentToken(request);
       // Computing again would find the same empty response (a thousand members woken by each one coming online,
       // with presence filtered out): wait on from here instead.
@@ -373,7 +377,7 @@ export class SyncService {
 
   /**
    * An incremental sync where no stream that can put a room in the response moved between `since` and `to` (nothing
-   * at all for a woken client's next long poll; only presence for the members woken by someone coming online): no room
+   * at all for a long poll that timed out; only presence for the members woken by someone coming online): no room
    * is read. The per-user data streams are still asked (with no rooms), which costs no query for streams that did not
    * move, and lets to-device messages at or before `since` be acknowledged.
    */
