@@ -84,28 +84,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks rather than async ones: they run for every request, and a thousand long polls answer at once.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(CORS_HEADERS);
     (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const startedAt = (request as { startedAt?: bigint }).startedAt ?? process.hrtime.bigint();
+    const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     // By route pattern (never the raw URL, which holds ids and would make unbounded label values).
-    deps.context.metrics?.observeHttp(
-      request.method,
-      request.routeOptions.url ?? 'unmatched',
-      reply.statusCode,
-      Number(process.hrtime.bigint() - startedAt) / 1e9,
-    );
-    log.info(
-      {
-        method: request.method,
-        url: redactUrl(request.url),
-        status: reply.statusCode,
-        ms: Number(process.hrtime.bigint() - startedAt) / 1e6,
-      },
-      'request',
-    );
+    deps.context.metrics?.observeHttp(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, seconds);
+    if (log.isLevelEnabled('info')) {
+      log.info({ method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: seconds * 1000 }, 'request');
+    }
+    done();
   });
 
   // Pre-flight requests: the CORS headers for any path.

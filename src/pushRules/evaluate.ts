@@ -94,7 +94,10 @@ function eventMatch(condition: PushCondition, event: JsonObject): boolean {
   if (typeof value !== 'string') return false;
   // content.body matches on words anywhere in it; every other key matches the whole value.
   const pattern = condition.pattern;
-  return (condition.key === 'content.body' ? atWords(`g${pattern}`, () => globSource(pattern)) : globWhole(pattern)).test(value);
+  if (condition.key === 'content.body') return atWords(`g${pattern}`, () => globSource(pattern)).test(value);
+  // The common case, a plain ASCII pattern against an ASCII value (`type` is m.room.member...): no expression needed.
+  if (ASCII_WITHOUT_GLOB.test(pattern) && ASCII.test(value)) return value.length === pattern.length && value.toLowerCase() === pattern.toLowerCase();
+  return globWhole(pattern).test(value);
 }
 
 function property(event: JsonObject, key: string | undefined): JsonValue | undefined {
@@ -124,6 +127,8 @@ function globSource(pattern: string): string {
 const escapeRegex = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 
 const WORD = 'A-Za-z0-9_';
+const ASCII = /^[\x00-\x7f]*$/;
+const ASCII_WITHOUT_GLOB = /^[\x00-\x29\x2b-\x3e\x40-\x7f]*$/;
 /**
  * Compiled patterns by kind and text. Every user brings two of their own (their display name and, through the default
  * content rule, their localpart), so the bound is well above two per member of a big room: a thousand members woken by
