@@ -25,6 +25,10 @@ test('event_match: glob on the whole value, case-insensitive, strings only (spec
   // Regular expression characters in a pattern are literal.
   assert.ok(holds({ kind: 'event_match', key: 'content.topic', pattern: 'a.b(c)' }, topic('A.B(C)')));
   assert.ok(!holds({ kind: 'event_match', key: 'content.topic', pattern: 'a.b' }, topic('axb')));
+  assert.ok(!holds({ kind: 'event_match', key: 'content.topic', pattern: 'a.b' }, topic('a.bc')));
+  // Beyond ASCII, case folding still applies: accented capitals, and the Kelvin sign folding to an ASCII k.
+  assert.ok(holds({ kind: 'event_match', key: 'content.topic', pattern: 'éclair' }, topic('ÉCLAIR')));
+  assert.ok(holds({ kind: 'event_match', key: 'content.topic', pattern: 'k' }, topic('\u212a')));
 });
 
 test('event_match on content.body: any substring between word boundaries (spec example ex*ple)', () => {
