@@ -94,16 +94,13 @@ function eventMatch(condition: PushCondition, event: JsonObject): boolean {
   if (typeof value !== 'string') return false;
   // content.body matches on words anywhere in it; every other key matches the whole value.
   const pattern = condition.pattern;
-  if (condition.key === 'content.body') return atWords(`g${pattern}`, () => globSource(pattern)).test(value);
-  // The common case, a plain ASCII pattern against an ASCII value (`type` is m.room.member...): no expression needed.
-  if (ASCII_WITHOUT_GLOB.test(pattern) && ASCII.test(value)) return value.length === pattern.length && value.toLowerCase() === pattern.toLowerCase();
-  return globWhole(pattern).test(value);
+  return (condition.key === 'content.body' ? atWords(`g${pattern}`, () => globSource(pattern)) : globWhole(pattern)).test(value);
 }
 
 function property(event: JsonObject, key: string | undefined): JsonValue | undefined {
   if (typeof key !== 'string') return undefined;
   let value: JsonValue | undefined = event;
-  for (const part of pathOf(key)) {
+  for (const part of remembered(paths, key, () => splitFieldPath(key))) {
     if (!isJsonObject(value) || !Object.hasOwn(value, part)) return undefined;
     value = value[part];
   }
@@ -127,46 +124,33 @@ function globSource(pattern: string): string {
 const escapeRegex = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 
 const WORD = 'A-Za-z0-9_';
-const ASCII = /^[\x00-\x7f]*$/;
-const ASCII_WITHOUT_GLOB = /^[\x00-\x29\x2b-\x3e\x40-\x7f]*$/;
 /**
- * Compiled patterns by kind and text. Every user brings two of their own (their display name and, through the default
- * content rule, their localpart), so the bound is well above two per member of a big room: a thousand members woken by
- * one message must not compile theirs again each time. The oldest entry goes first.
+ * Compiled patterns by kind and text, and condition keys split into their parts. Every user brings two patterns of their
+ * own (their display name and, through the default content rule, their localpart), so the bound is well above two per
+ * member of a big room: a thousand members woken by one message must not compile theirs again each time. The oldest
+ * entry goes first.
  */
-const CACHED_PATTERNS = 10_000;
-const cache = new Map<string, RegExp>();
+const CACHED = 10_000;
+const patterns = new Map<string, RegExp>();
+const paths = new Map<string, readonly string[]>();
 
-function cached(key: string, build: () => RegExp): RegExp {
-  let re = cache.get(key);
-  if (!re) {
-    if (cache.size >= CACHED_PATTERNS) cache.delete(cache.keys().next().value as string);
-    re = build();
-    cache.set(key, re);
+function remembered<V>(cache: Map<string, V>, key: string, build: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    if (cache.size >= CACHED) cache.delete(cache.keys().next().value as string);
+    value = build();
+    cache.set(key, value);
   }
-  return re;
+  return value;
 }
 
 function globWhole(pattern: string): RegExp {
-  return cached(`w${pattern}`, () => new RegExp(`^${globSource(pattern)}$`, 'isu'));
+  return remembered(patterns, `w${pattern}`, () => new RegExp(`^${globSource(pattern)}$`, 'isu'));
 }
 
 /** `source()` matching a substring that starts and ends at word boundaries (the value's ends or a non-word character). */
 function atWords(key: string, source: () => string): RegExp {
-  return cached(key, () => new RegExp(`(?<![${WORD}])${source()}(?![${WORD}])`, 'isu'));
-}
-
-/** Condition keys split once: the same few keys are looked up for every event and every user. */
-const paths = new Map<string, readonly string[]>();
-
-function pathOf(key: string): readonly string[] {
-  let parts = paths.get(key);
-  if (!parts) {
-    if (paths.size >= 1000) paths.clear();
-    parts = splitFieldPath(key);
-    paths.set(key, parts);
-  }
-  return parts;
+  return remembered(patterns, key, () => new RegExp(`(?<![${WORD}])${source()}(?![${WORD}])`, 'isu'));
 }
 
 function memberCountMatches(is: string, count: number): boolean {

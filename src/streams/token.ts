@@ -13,12 +13,6 @@ export class InvalidStreamTokenError extends Error {
 
 const MAX_TOKEN_LENGTH = 256;
 const DIGITS = /^(0|[1-9][0-9]*)$/;
-/**
- * Tokens recently parsed, by text: the members one message wakes all poll again from the same next_batch, so the same
- * text arrives a thousand times in a row. Tokens are immutable, so handing out the same one is safe.
- */
-const PARSED_LIMIT = 64;
-const parsed = new Map<string, StreamToken>();
 
 export class StreamToken {
   /** Positions in STREAM_NAMES order. Frozen. */
@@ -51,15 +45,6 @@ export class StreamToken {
    * Tokens from an older release with fewer streams parse, the missing streams read as 0.
    */
   static parse(text: string): StreamToken {
-    const known = parsed.get(text);
-    if (known) return known;
-    const token = StreamToken.parseNew(text);
-    if (parsed.size >= PARSED_LIMIT) parsed.delete(parsed.keys().next().value as string);
-    parsed.set(text, token);
-    return token;
-  }
-
-  private static parseNew(text: string): StreamToken {
     if (typeof text !== 'string') throw new InvalidStreamTokenError('not a string');
     if (text.length > MAX_TOKEN_LENGTH) throw new InvalidStreamTokenError('too long');
     if (!text.startsWith('s')) throw new InvalidStreamTokenError('does not start with "s"');
@@ -132,9 +117,7 @@ export class StreamToken {
   }
 
   toRecord(): Record<StreamName, number> {
-    const record = {} as Record<StreamName, number>;
-    for (let i = 0; i < STREAM_NAMES.length; i++) record[STREAM_NAMES[i] as StreamName] = this.positions[i] ?? 0;
-    return record;
+    return Object.fromEntries(STREAM_NAMES.map((name, i) => [name, this.positions[i] ?? 0])) as Record<StreamName, number>;
   }
 }
 
