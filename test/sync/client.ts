@@ -46,6 +46,14 @@ export async function sync(server: TestServer, user: TestUser, params: Record<st
   return (await call(server, 'GET', `${V3}/sync${query ? `?${query}` : ''}`, user)) as unknown as SyncBody;
 }
 
+/** Resolves once `condition` holds, looking every few milliseconds. */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** True while `user` has a long poll registered with the notifier. */
+export const isWaiting = (s: TestServer, user: TestUser) => (s.running.actors.userStreams.get(user.userId)?.waiters?.length ?? 0) > 0;
+
 export function joinedRoom(body: SyncBody, roomId: string): JoinedRoom {
   const room = body.rooms.join[roomId];
   assert.ok(room, `room ${roomId} is in rooms.join: ${JSON.stringify(Object.keys(body.rooms.join))}`);

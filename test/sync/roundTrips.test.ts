@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { Database, QueryResult } from '../../src/storage/database.ts';
 import { forEachBackend } from '../helpers/database.ts';
-import { startTestServer, type TestServer, type TestUser } from '../helpers/server.ts';
-import { assertMatchesSpec } from '../helpers/spec.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { V3, call, createRoom, enc, join, newUsers, type ClientEvent } from '../rooms/client.ts';
+import { setState, sync } from './client.ts';
 
 /** Turns without a new query after which the pending ones go: more than any chain of setImmediate between two reads. */
 const QUIET_TURNS = 20;
@@ -98,54 +99,22 @@ function waveCounter(): WaveCounter {
   };
 }
 
-interface ServedEvent {
-  type: string;
-  sender: string;
-  state_key?: string;
-  content: Record<string, unknown>;
-  unsigned?: Record<string, unknown>;
-}
-
-interface SyncBody {
-  next_batch: string;
-  rooms: {
-    join: Record<string, { timeline: { events: ServedEvent[]; limited: boolean }; state: { events: ServedEvent[] }; unread_notifications: { notification_count: number } }>;
-  };
-}
-
-async function syncOf(server: TestServer, user: TestUser, query: Record<string, string>): Promise<SyncBody> {
-  const res = await server.request('GET', `/_matrix/client/v3/sync?${new URLSearchParams(query).toString()}`, { token: user.accessToken });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  await assertMatchesSpec('GET', '/_matrix/client/v3/sync', 200, res.body);
-  return res.body as SyncBody;
-}
-
-/** Alice and Bob in a public room, and what they send. */
+/** Alice and Bob in a public room, and what Alice sends (her txn ids are t1, t2...). */
 async function room(server: TestServer) {
-  const alice = await server.createUser('alice');
-  const bob = await server.createUser('bob');
-  const created = await server.request('POST', '/_matrix/client/v3/createRoom', { token: alice.accessToken, body: { preset: 'public_chat' } });
-  const roomId = (created.body as { room_id: string }).room_id;
-  const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
-  const joined = await server.request('POST', `${path}/join`, { token: bob.accessToken, body: {} });
-  assert.equal(joined.status, 200);
+  const [alice, bob] = await newUsers(server, 'alice', 'bob');
+  const roomId = await createRoom(server, alice, { preset: 'public_chat' });
+  await join(server, bob, roomId);
   let txn = 0;
-  const send = async (body: string) => {
-    const res = await server.request('PUT', `${path}/send/m.room.message/t${++txn}`, { token: alice.accessToken, body: { msgtype: 'm.text', body } });
-    assert.equal(res.status, 200);
-  };
-  const topic = async (value: string) => {
-    const res = await server.request('PUT', `${path}/state/m.room.topic/`, { token: alice.accessToken, body: { topic: value } });
-    assert.equal(res.status, 200);
-  };
+  const send = (body: string) => call(server, 'PUT', `${V3}/rooms/${enc(roomId)}/send/m.room.message/t${++txn}`, alice, { msgtype: 'm.text', body });
+  const topic = (value: string) => setState(server, alice, roomId, 'm.room.topic', { topic: value });
   return { alice, bob, roomId, send, topic };
 }
 
-const pairs = (events: readonly ServedEvent[] | undefined) => (events ?? []).map((e) => [e.type, e.state_key ?? e.content['body']]);
+const pairs = (events: readonly ClientEvent[] | undefined) => (events ?? []).map((e) => [e.type, e.state_key ?? e.content['body']]);
 
 forEachBackend('sync round trips', (backend) => {
   const filters = [
-    { name: "the sync bench's filter", filter: JSON.stringify(BENCH_FILTER), lazy: true, limit: 5 },
+    { name: "the sync bench's filter", filter: BENCH_FILTER, lazy: true, limit: 5 },
     { name: 'the default filter', filter: undefined, lazy: false, limit: 10 },
   ];
   // Waves of queries of the whole request (authentication is cached, the user's presence unchanged). Before the reads
@@ -157,15 +126,15 @@ forEachBackend('sync round trips', (backend) => {
   };
 
   /** The waves of Bob's (or Alice's) incremental sync after `act`, with the response. */
-  async function measure(t: TestContext, filter: string | undefined, who: 'alice' | 'bob', act: (r: Awaited<ReturnType<typeof room>>) => Promise<void>) {
+  async function measure(t: TestContext, filter: object | undefined, who: 'alice' | 'bob', act: (r: Awaited<ReturnType<typeof room>>) => Promise<unknown>) {
     const counter = waveCounter();
     const server = await startTestServer(t, { backend: backend.name, wrapDatabase: (db) => counter.wrap(db) });
     const r = await room(server);
     const user = r[who];
-    const query: Record<string, string> = filter === undefined ? {} : { filter };
-    const first = await syncOf(server, user, query);
+    const query: Record<string, object> = filter === undefined ? {} : { filter };
+    const first = await sync(server, user, query);
     await act(r);
-    const { result, waves } = await counter.count(() => syncOf(server, user, { ...query, since: first.next_batch, timeout: '0' }));
+    const { result, waves } = await counter.count(() => sync(server, user, { ...query, since: first.next_batch, timeout: 0 }));
     const listing = waves.map((w, i) => `${i + 1}. ${w.join('\n   ')}`).join('\n');
     t.diagnostic(`waves of queries:\n${listing}`);
     return { ...r, room: result.rooms.join[r.roomId], waves: waves.length, listing };

@@ -12,16 +12,10 @@ import type { Filter } from '../../src/sync/filter.ts';
 import { SyncService, type SyncRequest } from '../../src/sync/service.ts';
 import type { SyncUserData } from '../../src/sync/userData.ts';
 import { V3, call, createRoom, enc, join, newUsers, sendMessage, suiteServer } from '../rooms/client.ts';
-import { joinedRoom, sync, type SyncBody } from './client.ts';
+import { isWaiting, joinedRoom, sync, until, type SyncBody } from './client.ts';
 
 const NO_PRESENCE: Filter = { presence: { not_types: ['*'] } };
 const NO_EPHEMERAL: Filter = { room: { ephemeral: { not_types: ['*'] } } };
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
-const isWaiting = (s: TestServer, user: TestUser) => (s.running.actors.userStreams.get(user.userId)?.waiters?.length ?? 0) > 0;
 
 /**
  * Runs `change` while `user`'s long poll waits, and returns once that poll was woken by it and is waiting again
