@@ -28,9 +28,11 @@ export class AccountDataStore {
   }
 
   async put(userId: string, roomId: string, type: string, content: JsonObject, streamId: number): Promise<void> {
+    // A write may commit after one with a larger stream id (ids are taken before the row's lock): the larger id stays
+    // (test/storage/streamRows.test.ts says why).
     await this.db.query(
       `INSERT INTO account_data (user_id, room_id, type, content, stream_id) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = EXCLUDED.content, stream_id = EXCLUDED.stream_id`,
+       ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = EXCLUDED.content, stream_id = GREATEST(account_data.stream_id, EXCLUDED.stream_id)`,
       [userId, roomId, type, content, streamId],
     );
   }

@@ -9,9 +9,11 @@ export class DeviceListStore {
   }
 
   async markChanged(userId: string, streamId: number): Promise<void> {
+    // A write may commit after one with a larger stream id (ids are taken before the row's lock): the larger id stays
+    // (test/storage/streamRows.test.ts says why).
     await this.db.query(
       `INSERT INTO device_list_changes (user_id, stream_id) VALUES ($1, $2)
-       ON CONFLICT (user_id) DO UPDATE SET stream_id = EXCLUDED.stream_id`,
+       ON CONFLICT (user_id) DO UPDATE SET stream_id = GREATEST(device_list_changes.stream_id, EXCLUDED.stream_id)`,
       [userId, streamId],
     );
   }

@@ -50,10 +50,12 @@ export class PresenceStore {
   }
 
   async put(row: PresenceRow): Promise<void> {
+    // A write may commit after one with a larger stream id (ids are taken before the row's lock): the larger id stays
+    // (test/storage/streamRows.test.ts says why).
     await this.db.query(
       `INSERT INTO presence (${PRESENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state, status_msg = EXCLUDED.status_msg,
-         last_active_ts = EXCLUDED.last_active_ts, currently_active = EXCLUDED.currently_active, stream_id = EXCLUDED.stream_id`,
+         last_active_ts = EXCLUDED.last_active_ts, currently_active = EXCLUDED.currently_active, stream_id = GREATEST(presence.stream_id, EXCLUDED.stream_id)`,
       [row.userId, row.state, row.statusMsg, row.lastActiveTs, row.currentlyActive, row.streamId],
     );
   }

@@ -58,9 +58,11 @@ export class PushRulesStore {
   }
 
   async put(userId: string, rules: JsonObject, streamId: number): Promise<void> {
+    // A write may commit after one with a larger stream id (ids are taken before the row's lock): the larger id stays
+    // (test/storage/streamRows.test.ts says why).
     await this.db.query(
       `INSERT INTO push_rules (user_id, rules, stream_id) VALUES ($1, $2, $3)
-       ON CONFLICT (user_id) DO UPDATE SET rules = EXCLUDED.rules, stream_id = EXCLUDED.stream_id`,
+       ON CONFLICT (user_id) DO UPDATE SET rules = EXCLUDED.rules, stream_id = GREATEST(push_rules.stream_id, EXCLUDED.stream_id)`,
       [userId, rules, streamId],
     );
   }

@@ -41,10 +41,12 @@ export class ReceiptStore {
   }
 
   async put(receipt: ReceiptRow, eventStreamOrdering: number): Promise<void> {
+    // A write may commit after one with a larger stream id (ids are taken before the row's lock): the larger id stays
+    // (test/storage/streamRows.test.ts says why).
     await this.db.query(
       `INSERT INTO receipts (${RECEIPT_COLUMNS}, event_stream_ordering) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE
-         SET event_id = EXCLUDED.event_id, ts = EXCLUDED.ts, stream_id = EXCLUDED.stream_id,
+         SET event_id = EXCLUDED.event_id, ts = EXCLUDED.ts, stream_id = GREATEST(receipts.stream_id, EXCLUDED.stream_id),
              event_stream_ordering = EXCLUDED.event_stream_ordering`,
       [receipt.roomId, receipt.receiptType, receipt.userId, receipt.threadId, receipt.eventId, receipt.ts, receipt.streamId, eventStreamOrdering],
     );
