@@ -29,7 +29,7 @@ export class SyncEventFormatter {
    */
   private readonly replaced: Batch<Replacement | null>;
   /** The txn id each of a device's own served events was sent with, by user, device and event id. */
-  private readonly txnIds: Batch<string | null>;
+  private readonly txnIdsBatch: Batch<string | null>;
 
   constructor(events: EventStore, store: SyncStore) {
     this.events = events;
@@ -41,7 +41,7 @@ export class SyncEventFormatter {
       const found = await store.replacedState(points);
       return new Map(keys.map((key, i) => [key, found.get(i) ?? null]));
     }, () => null);
-    this.txnIds = new Batch(async (keys) => {
+    this.txnIdsBatch = new Batch(async (keys) => {
       const found = await events.txnIdsOfMany(keys.map((key) => {
         const [userId, deviceId, eventId] = partsOf(key);
         return { userId: userId as string, deviceId: deviceId as string, eventId: eventId as string };
@@ -50,67 +50,86 @@ export class SyncEventFormatter {
     }, () => null);
   }
 
-  /** The txn ids the requesting device sent any of these (the requester's own) events with. */
-  private async txnIdsOf(userId: string, deviceId: string, eventIds: readonly string[]): Promise<Map<string, string>> {
-    const found = await Promise.all(eventIds.map((id) => this.txnIds.get(keyOf(userId, deviceId, id))));
+  /** The txn ids the requesting device sent any of these events with: its own message events (only /send and /redact store them). */
+  async txnIds(request: Pick<FormatRequest, 'userId' | 'deviceId'>, events: readonly StoredEvent[]): Promise<Map<string, string>> {
+    const own = [...new Set(events.filter((e) => e.sender === request.userId && e.stateKey === null).map((e) => e.eventId))];
+    const found = await Promise.all(own.map((id) => this.txnIdsBatch.get(keyOf(request.userId, request.deviceId, id))));
     const out = new Map<string, string>();
-    eventIds.forEach((id, i) => {
+    own.forEach((id, i) => {
       const txnId = found[i];
       if (txnId) out.set(id, txnId);
     });
     return out;
   }
 
-  /** For the state events among `events`: the event each replaced, where there was one; `known` is not read again. */
-  private async replacedState(events: readonly StoredEvent[], known: ReadonlyMap<string, Replacement | null>): Promise<Map<string, Replacement>> {
-    const state = events.filter((e) => e.stateKey !== null);
-    const found = await Promise.all(
-      state.map((e) => (known.has(e.eventId) ? (known.get(e.eventId) ?? null) : this.replaced.get(keyOf(e.roomId, e.streamOrdering, e.eventId)))),
-    );
-    const out = new Map<string, Replacement>();
+  /**
+   * What serving these events needs read, whoever asks: the redaction events of redacted ones, and for state events the
+   * event each replaced, where there was one; `known` is not read again.
+   */
+  async reads(events: readonly StoredEvent[], known: ReadonlyMap<string, Replacement | null> = new Map()): Promise<FormatReads> {
+    const redactionIds = [...new Set(events.map((e) => e.redactedBy).filter((id): id is string => id !== null))];
+    const state = [...new Map(events.filter((e) => e.stateKey !== null).map((e) => [e.eventId, e])).values()];
+    const [redactions, found] = await Promise.all([
+      this.events.getEvents(redactionIds),
+      Promise.all(
+        state.map((e) => (known.has(e.eventId) ? (known.get(e.eventId) ?? null) : this.replaced.get(keyOf(e.roomId, e.streamOrdering, e.eventId)))),
+      ),
+    ]);
+    const replacements = new Map<string, Replacement>();
     state.forEach((e, i) => {
       const replacement = found[i];
-      if (replacement) out.set(e.eventId, replacement);
+      if (replacement) replacements.set(e.eventId, replacement);
     });
-    return out;
+    return { redactions, replacements };
   }
 
   /**
-   * Formats every event given (any rooms); the result maps event id to the served JSON. `known`: what replacedState
-   * would read, for events whose reads already told it (lazy-loaded members).
+   * The served JSON of each event given (any rooms), by event id, from what `reads` and `txnIds` found (for these
+   * events or more): per requester, as prev_content depends on what they may see.
    */
-  async format(request: FormatRequest, all: readonly StoredEvent[], known: ReadonlyMap<string, Replacement | null> = new Map()): Promise<Map<string, JsonObject>> {
-    const unique = [...new Map(all.map((e) => [e.eventId, e])).values()];
+  serve(request: FormatRequest, events: readonly StoredEvent[], reads: FormatReads, txnIds: ReadonlyMap<string, string>): Map<string, JsonObject> {
     const out = new Map<string, JsonObject>();
-    if (unique.length === 0) return out;
     const fields = request.filter.event_fields;
     if (request.filter.event_format === 'federation') {
-      for (const e of unique) {
+      for (const e of events) {
         const pdu = e.redactedBy !== null ? redactEvent(e.pdu, request.versionOf(e.roomId)) : e.pdu;
         out.set(e.eventId, pickEventFields(pdu, fields));
       }
       return out;
     }
-    // Only message events carry txn ids (PUT /send and /redact): state events are never looked up.
-    const own = unique.filter((e) => e.sender === request.userId && e.stateKey === null).map((e) => e.eventId);
-    const redactionIds = [...new Set(unique.map((e) => e.redactedBy).filter((id): id is string => id !== null))];
-    const [txnIds, redactions, replacements] = await Promise.all([
-      this.txnIdsOf(request.userId, request.deviceId, own),
-      this.events.getEvents(redactionIds),
-      this.replacedState(unique, known),
-    ]);
     const replaces = new Map<string, string>();
     const previous = new Map<string, StoredEvent>();
-    for (const [id, replacement] of replacements) {
-      replaces.set(id, replacement.eventId);
-      const e = replacement.previous;
-      if (e && (request.visibilityOf(e.roomId)?.canSee(e, request.userId) ?? false)) previous.set(e.eventId, e);
+    for (const e of events) {
+      const replacement = e.stateKey !== null ? reads.replacements.get(e.eventId) : undefined;
+      if (!replacement) continue;
+      replaces.set(e.eventId, replacement.eventId);
+      const p = replacement.previous;
+      if (p && (request.visibilityOf(p.roomId)?.canSee(p, request.userId) ?? false)) previous.set(p.eventId, p);
     }
-    for (const e of unique) {
-      const client = toClientEvent(e, request.versionOf(e.roomId), { now: request.now, txnIds, redactions, replaces, previous });
+    const options = { now: request.now, txnIds, redactions: reads.redactions, replaces, previous };
+    for (const e of events) {
+      if (out.has(e.eventId)) continue;
+      const client = toClientEvent(e, request.versionOf(e.roomId), options);
       delete client['room_id'];
       out.set(e.eventId, pickEventFields(client, fields));
     }
     return out;
   }
+}
+
+/** What serving events needs read besides them, the same for every requester (SyncEventFormatter.reads). */
+export interface FormatReads {
+  /** Redaction events, by id. */
+  redactions: ReadonlyMap<string, StoredEvent>;
+  /** For state events: the event each replaced, by the replacing event's id. */
+  replacements: ReadonlyMap<string, Replacement>;
+}
+
+/** Both kinds of reads together. */
+export function mergeReads(all: readonly FormatReads[]): FormatReads {
+  if (all.length === 1) return all[0] as FormatReads;
+  return {
+    redactions: new Map(all.flatMap((r) => [...r.redactions])),
+    replacements: new Map(all.flatMap((r) => [...r.replacements])),
+  };
 }

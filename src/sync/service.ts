@@ -17,11 +17,13 @@ import { EventStore, type StoredEvent } from '../storage/events.ts';
 import { STREAM_NAMES, type StreamName } from '../streams/names.ts';
 import { StreamToken } from '../streams/token.ts';
 import { excludesEveryEvent, filterJsonEvents, matchesEventFilter, matchesRoom, type Filter, type RoomEventFilter } from './filter.ts';
-import { SyncEventFormatter } from './format.ts';
+import { keyOf } from './batch.ts';
+import { mergeReads, SyncEventFormatter, type FormatReads } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { classifyRoom, mergeHistory, type ClassifiedRoom } from './memberships.ts';
 import { STRIPPED_STATE_TYPES, strippedState } from './strippedState.ts';
 import { SyncReads } from './reads.ts';
+import { SharedParts } from './shared.ts';
 import { SyncStore, type MemberCounts, type MemberState } from './syncStore.ts';
 import { loadTimelines, type Timeline } from './timeline.ts';
 import type { PresenceState, SyncUserData, UserDataResponse } from './userData.ts';
@@ -87,6 +89,7 @@ export class SyncService {
   private readonly incremental: Limiter;
   private readonly initial: Limiter;
   private readonly unread: UnreadCounter;
+  private readonly shared: SharedParts<RoomsPart>;
 
   constructor(opts: SyncServiceOptions) {
     this.unread = new UnreadCounter(opts.db);
@@ -99,6 +102,7 @@ export class SyncService {
     this.notifier = opts.notifier;
     this.userData = opts.userData;
     this.now = opts.now;
+    this.shared = new SharedParts(opts.now);
   }
 
   /**
@@ -184,32 +188,35 @@ export class SyncService {
 
     const timelineRooms = [...joined, ...left];
     const timelineFilter = roomFilter?.timeline;
-    const limit = Math.min(timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
-    const ranges = timelineRooms.map((r) => ({
-      roomId: r.roomId,
-      after: since === undefined || r.newlyJoined ? 0 : since,
-      upTo: r.section === 'leave' ? r.membershipOrdering : upTo,
-    }));
-    const timelines = await loadTimelines(this.reads, ranges, limit, (e) => {
-      // State events of ignored users still arrive, or the client's room state would go wrong (as Synapse and /messages).
-      if (e.stateKey === null && ignored.has(e.sender)) return false;
-      if (!(visibility.get(e.roomId)?.canSee(e, userId) ?? false)) return false;
-      return matchesEventFilter(timelineFilter, { type: e.type, sender: e.sender, roomId: e.roomId, content: e.pdu['content'] ?? {} });
-    });
-    const hasTimeline = (roomId: string) => (timelines.get(roomId)?.events.length ?? 0) > 0;
-    // The position the state section describes: the start of the timeline, or its end for use_state_after.
-    const start = new Map(ranges.map((r) => [r.roomId, request.stateAfter ? r.upTo : timelineStart(timelines.get(r.roomId), r.upTo)]));
-    const stateKey = request.stateAfter === 'unstable' ? 'org.matrix.msc4222.state_after' : request.stateAfter === 'stable' ? 'state_after' : 'state';
     const stateFilter = roomFilter?.state;
-    const lazy = stateFilter?.lazy_load_members === true;
+    const scope: RoomsScope = {
+      userId,
+      since,
+      upTo,
+      limit: Math.min(timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT),
+      timelineFilter,
+      stateFilter,
+      lazy: stateFilter?.lazy_load_members === true,
+      stateAfter: request.stateAfter !== undefined,
+      ignored,
+      visibility,
+    };
+    const parts = this.roomParts(timelineRooms, scope, filter, fullSummaries);
+    const timelines = new Map((await Promise.all(parts.map((p) => p.timelines))).flatMap((t) => [...t]));
+    const hasTimeline = (roomId: string) => (timelines.get(roomId)?.events.length ?? 0) > 0;
+    const stateKey = request.stateAfter === 'unstable' ? 'org.matrix.msc4222.state_after' : request.stateAfter === 'stable' ? 'state_after' : 'state';
 
-    const stateRead = handled(this.readState(timelineRooms, start, since, lazy));
-    const members = handled(lazy ? this.lazyMembers(userId, timelineRooms, timelines, start, fullSummaries) : Promise.resolve(new Map<string, MemberState[]>()));
     const summaryRooms = joined.filter((r) => r.full || hasMemberEvent(timelines.get(r.roomId)?.events));
     const timelineSummaries = handled(this.summaries(userId, summaryRooms.filter((r) => !r.full)));
     // Rooms with timeline events (and rooms sent in full) are in the response whatever else happens: counted now.
     const counted = new Set(joined.filter((r) => r.full || hasTimeline(r.roomId)));
     const countedEarly = handled(this.unreadCounts(userId, [...counted], upTo, ignored, readUpTo, rules));
+    const timelineEvents = [...timelines.values()].flatMap((t) => t.events);
+    const txnIds = handled(this.formatter.txnIds(request, timelineEvents));
+
+    const states = await Promise.all(parts.map((p) => p.state));
+    const state = new Map(states.flatMap((s) => [...s.state]));
+    const changes = new Map(states.flatMap((s) => [...s.changes]));
     const formatRequest = {
       userId,
       deviceId: request.deviceId,
@@ -218,14 +225,7 @@ export class SyncService {
       versionOf: (roomId: string) => versions.get(roomId) as RoomVersion,
       visibilityOf: (roomId: string) => visibility.get(roomId),
     };
-    const timelineEvents = [...timelines.values()].flatMap((t) => t.events);
-    const timelineFormatted = handled(this.formatter.format(formatRequest, timelineEvents));
-
-    const { state, changes } = assembleState(timelineRooms, await stateRead, await members, stateFilter);
-    const formatted = new Map(await timelineFormatted);
-    const stateEvents = [...state.values()].flat().filter((e) => !formatted.has(e.eventId));
-    const replaced = new Map([...(await members).values()].flat().map((m) => [m.event.eventId, m.replaced]));
-    const stateFormatted = handled(this.formatter.format(formatRequest, stateEvents, replaced));
+    const formatted = this.formatter.serve(formatRequest, [...timelineEvents, ...[...state.values()].flat()], mergeReads(states.map((s) => s.reads)), await txnIds);
     // Summaries where the whole state is sent or membership changed: the latter may show only in the state delta.
     const changedMembers = joined.filter((r) => !r.full && !hasMemberEvent(timelines.get(r.roomId)?.events) && hasMemberEvent(changes.get(r.roomId)));
     const changesSummaries = handled(this.summaries(userId, changedMembers));
@@ -244,13 +244,7 @@ export class SyncService {
     });
     const includedLeft = left.filter((r) => r.full || r.newlyLeft || hasTimeline(r.roomId) || (state.get(r.roomId)?.length ?? 0) > 0);
     const countedLate = this.unreadCounts(userId, includedJoined.filter((r) => !counted.has(r)), upTo, ignored, readUpTo, rules);
-    const [early, late, summaries, stateJson] = await Promise.all([
-      countedEarly,
-      countedLate,
-      Promise.all([fullSummaries, timelineSummaries, changesSummaries]),
-      stateFormatted,
-    ]);
-    for (const [id, json] of stateJson) formatted.set(id, json);
+    const [early, late, summaries] = await Promise.all([countedEarly, countedLate, Promise.all([fullSummaries, timelineSummaries, changesSummaries])]);
     const unread = new Map([...early, ...late]);
     const counts = new Map(summaries.flatMap((s) => [...s.counts]));
     const heroes = new Map(summaries.flatMap((s) => [...s.heroes]));
@@ -294,6 +288,61 @@ export class SyncService {
     const { invite, knock } = await stripped;
 
     return response(filter, to, data, { join, invite, leave, knock });
+  }
+
+  /**
+   * The timelines and state sections of these rooms, with what formatting their events needs read. A joined room's part
+   * after `since` (not sent in full) is the same for every member asking with the same filter and ignored users, as
+   * they were joined throughout and may see every event in it: the members one message wakes share it (./shared.ts).
+   * The rest of the user's rooms are read together.
+   */
+  private roomParts(rooms: readonly ClassifiedRoom[], scope: RoomsScope, filter: Filter, fullSummaries: Promise<Summaries>): RoomsPart[] {
+    const shareable = (r: ClassifiedRoom) => r.section === 'join' && !r.full;
+    const own = rooms.filter((r) => !shareable(r));
+    const parts = own.length > 0 ? [this.roomsPart(own, scope, fullSummaries)] : [];
+    const shared = rooms.filter(shareable);
+    if (shared.length === 0) return parts;
+    const common = keyOf(scope.since ?? '', scope.upTo, scope.limit, scope.stateAfter ? 1 : 0, filterKey(filter), [...scope.ignored].sort().join(' '));
+    for (const r of shared) {
+      parts.push(this.shared.get(keyOf(r.roomId, common), () => this.roomsPart([r], scope, fullSummaries), (p) => [p.timelines, p.state]));
+    }
+    return parts;
+  }
+
+  /** The part of these rooms (ClassifiedRoom.full ones need the heroes of `fullSummaries` when lazy loading). */
+  private roomsPart(rooms: readonly ClassifiedRoom[], scope: RoomsScope, fullSummaries: Promise<Summaries>): RoomsPart {
+    const { userId, since, upTo, visibility, ignored, timelineFilter } = scope;
+    const ranges = rooms.map((r) => ({
+      roomId: r.roomId,
+      after: since === undefined || r.newlyJoined ? 0 : since,
+      upTo: r.section === 'leave' ? r.membershipOrdering : upTo,
+    }));
+    const timelines = handled(
+      loadTimelines(this.reads, ranges, scope.limit, (e) => {
+        // State events of ignored users still arrive, or the client's room state would go wrong (as Synapse and /messages).
+        if (e.stateKey === null && ignored.has(e.sender)) return false;
+        if (!(visibility.get(e.roomId)?.canSee(e, userId) ?? false)) return false;
+        return matchesEventFilter(timelineFilter, { type: e.type, sender: e.sender, roomId: e.roomId, content: e.pdu['content'] ?? {} });
+      }),
+    );
+    const state = handled(
+      timelines.then(async (found) => {
+        // The position the state section describes: the start of the timeline, or its end for use_state_after.
+        const start = new Map(ranges.map((r) => [r.roomId, scope.stateAfter ? r.upTo : timelineStart(found.get(r.roomId), r.upTo)]));
+        const events = [...found.values()].flatMap((t) => t.events);
+        const timelineReads = handled(this.formatter.reads(events));
+        const [read, members] = await Promise.all([
+          this.readState(rooms, start, since, scope.lazy),
+          scope.lazy ? this.lazyMembers(userId, rooms, found, start, fullSummaries) : new Map<string, MemberState[]>(),
+        ]);
+        const { state, changes } = assembleState(rooms, read, members, scope.stateFilter);
+        const inTimeline = new Set(events.map((e) => e.eventId));
+        const known = new Map([...members.values()].flat().map((m) => [m.event.eventId, m.replaced]));
+        const stateReads = this.formatter.reads([...state.values()].flat().filter((e) => !inTimeline.has(e.eventId)), known);
+        return { state, changes, reads: mergeReads(await Promise.all([timelineReads, stateReads])) };
+      }),
+    );
+    return { timelines, state };
   }
 
   /** The user's rooms at `to`, classified into the response's sections, with what deciding what they may see needs. */
@@ -494,6 +543,37 @@ interface UserRooms {
   visibility: Map<string, RoomVisibility>;
   /** The user's push rules, read with the rooms, needed by the unread counts. */
   rules: Promise<StoredPushRules | null>;
+}
+
+/** What the timelines and state sections of a set of rooms depend on. */
+interface RoomsScope {
+  userId: string;
+  since: number | undefined;
+  upTo: number;
+  limit: number;
+  timelineFilter: RoomEventFilter | undefined;
+  stateFilter: RoomEventFilter | undefined;
+  lazy: boolean;
+  stateAfter: boolean;
+  ignored: ReadonlySet<string>;
+  visibility: ReadonlyMap<string, RoomVisibility>;
+}
+
+/** The timelines and state sections of a set of rooms (SyncService.roomsPart). */
+interface RoomsPart {
+  timelines: Promise<Map<string, Timeline>>;
+  state: Promise<{ state: Map<string, StoredEvent[]>; changes: Map<string, StoredEvent[]>; reads: FormatReads }>;
+}
+
+/** The parts of a filter a room's part depends on, as text (kept per filter object: filters are kept parsed). */
+const filterKeys = new WeakMap<Filter, string>();
+function filterKey(filter: Filter): string {
+  let key = filterKeys.get(filter);
+  if (key === undefined) {
+    key = JSON.stringify([filter.room?.timeline ?? null, filter.room?.state ?? null]);
+    filterKeys.set(filter, key);
+  }
+  return key;
 }
 
 interface Summaries {
