@@ -1,13 +1,14 @@
 // /sync's unread_notifications: the user's push rules evaluated over each room's unread events (after their read
-// receipt or their join). Room facts (member count, power levels, display name) are taken as they are now, not as
-// they were when each event was sent. Every read goes through a batch (../sync/batch.ts), so the responses woken
-// together by one message share their statements.
+// receipt or their join). Room facts (member count, power levels, display name) are read when counts are computed
+// afresh, as they are then, not as they were when each event was sent. Every read goes through a batch
+// (../sync/batch.ts), so the responses woken together by one message share their statements.
 //
 // Counts carried forward. A client's next sync asks about the same rooms from the same read point up to a later
 // position, so each (user, room) keeps its last answer: `after`, `upTo`, how many events were evaluated, the counts,
-// and what the evaluation depended on besides the events. The next question, from the same `after` up to a later
-// `upTo`, reads and evaluates only the events in (cached upTo, new upTo] and adds them; up to the same `upTo` it
-// reads nothing. Everything else computes the counts afresh and replaces the entry:
+// what the evaluation depended on besides the events, and the room facts it used. The next question, from the same
+// `after` up to a later `upTo`, reads and evaluates only the events in (cached upTo, new upTo] and adds them, with the
+// same room facts; up to the same `upTo` it reads nothing. Everything else computes the counts afresh and replaces the
+// entry:
 //  - another `after` (a read receipt moved, the user joined again): the events counted are others;
 //  - other push rules (the push_rules row's stream id, which every change moves): other outcomes for every event;
 //  - another ignored-user list: other events counted; another othersMembership flag follows from other rules;
@@ -18,9 +19,9 @@
 //    unread events), and only a full read can tell;
 //  - more than the cap evaluated in all (or a read a limit may have cut): the counts are those of the newest
 //    MAX_EVALUATED_PER_ROOM events, which only a full read finds.
-// So an answer is the one a full computation gives, with room facts as they were when each event was first evaluated:
-// a state change between the two evaluations is in the new range, and forces the full computation, unless it landed
-// after the new `upTo` (then the next sync's range holds it). The entries are bounded; the least recently used go.
+// So an answer is the one a full computation gives, with the room facts read when the counts were last computed afresh:
+// a state change since is in a later range, and forces the full computation when that range is counted. The entries
+// are bounded; the least recently used go.
 import { userPowerLevel } from '../protocol/authRules.ts';
 import type { RoomEvent } from '../protocol/events.ts';
 import { isJsonObject, type JsonObject } from '../protocol/json.ts';
@@ -69,6 +70,14 @@ interface CachedCounts extends Identity {
   upTo: number;
   evaluated: number;
   counts: UnreadCounts;
+  /** The room facts the last events were evaluated with: those of the increments after them (see above). */
+  facts: EvaluationFacts;
+}
+
+/** What the conditions of push rules read besides the event: the room's facts and the user's display name in it. */
+interface EvaluationFacts {
+  room: RoomPushFacts;
+  displayName: string | null;
 }
 
 /** A user's rules as of one stream id; the ruleset built when first needed. */
@@ -150,40 +159,36 @@ export class UnreadCounter {
       const usable = cached && cached.after === range.after && cached.upTo <= range.upTo && sameIdentity(cached, identity);
       return { range, cached: usable ? cached : undefined };
     });
-    // The room facts rules read are asked for with the events (not after them), for every room read: one round trip.
-    const reading = plans.filter(({ range, cached }) => !cached || cached.upTo !== range.upTo).map(({ range }) => range.roomId);
-    const factsRead = Promise.all([
-      Promise.all(reading.map((roomId) => this.facts.get(roomId))),
-      Promise.all(reading.map((roomId) => this.members.get(keyOf(roomId, userId)))),
-    ]);
-    factsRead.catch(() => undefined);
+    // The room facts rules read are asked for with the events (not after them): one round trip. An increment is
+    // evaluated with the facts its entry was, as no state changed in it (or it is counted afresh, facts too).
+    const reading = plans.filter(({ range, cached }) => !cached || (cached.upTo !== range.upTo && !cached.facts)).map(({ range }) => range.roomId);
+    const factsRead = handled(this.factsOf(userId, reading));
     const first = await Promise.all(
       plans.map(({ range, cached }) => {
         if (!cached) return read(range.roomId, range.after, range.upTo, false);
         return cached.upTo === range.upTo ? null : read(range.roomId, cached.upTo, range.upTo, true);
       }),
     );
-    // Increments that cannot be added: read everything after all.
+    // Increments that cannot be added: read everything after all, with the room's facts as they are now.
     const work = await Promise.all(
       plans.map(async ({ range, cached }, i) => {
         const found = first[i] ?? null;
-        if (!cached || !found) return { range, cached, found };
-        if (!found.changed && found.complete && cached.evaluated + found.events.length <= this.perRoom) return { range, cached, found };
-        return { range, cached: undefined, found: await read(range.roomId, range.after, range.upTo, false) };
+        if (!cached || !found) return { range, cached, found, facts: cached?.facts };
+        if (!found.changed && found.complete && cached.evaluated + found.events.length <= this.perRoom) return { range, cached, found, facts: cached.facts };
+        const [all, facts] = await Promise.all([read(range.roomId, range.after, range.upTo, false), this.factsOf(userId, [range.roomId])]);
+        return { range, cached: undefined, found: all, facts: facts.get(range.roomId) };
       }),
     );
-
-    const [facts, members] = await factsRead;
-    const roomFacts = new Map(reading.map((roomId, i) => [roomId, { room: facts[i] ?? null, member: members[i] ?? null }]));
+    const factsNow = await factsRead;
 
     const counts = new Map<string, UnreadCounts>();
-    for (const { range, cached, found } of work) {
+    for (const { range, cached, found, facts: carried } of work) {
       const key = keyOf(userId, range.roomId);
       const events = found?.events ?? [];
+      const facts = carried ?? factsNow.get(range.roomId);
       let result: UnreadCounts = cached?.counts ?? { notifications: 0, highlights: 0 };
       if (events.length > 0) {
-        const { room = null, member = null } = roomFacts.get(range.roomId) ?? {};
-        const added = room ? this.evaluateAll(userId, rules, events, room, member) : null;
+        const added = facts ? this.evaluateAll(userId, rules, events, facts) : null;
         if (!added) {
           // Not a room whose rules can be evaluated: no counts, as the full computation gives.
           this.cache.delete(key);
@@ -193,14 +198,30 @@ export class UnreadCounter {
       }
       const evaluated = (cached?.evaluated ?? 0) + events.length;
       // A full read cut short by a shared read's limit is not what the user's own read gives: not kept.
-      if (cached || found?.complete || events.length >= this.perRoom) {
-        this.cache.set(key, { ...identity, after: range.after, upTo: range.upTo, evaluated, counts: result });
+      if (facts && (cached || found?.complete || events.length >= this.perRoom)) {
+        this.cache.set(key, { ...identity, after: range.after, upTo: range.upTo, evaluated, counts: result, facts });
       } else {
         this.cache.delete(key);
       }
       if (evaluated > 0) counts.set(range.roomId, result);
     }
     return counts;
+  }
+
+  /** The facts of these rooms the user's rules are evaluated with (a room whose facts are missing is left out). */
+  private async factsOf(userId: string, roomIds: readonly string[]): Promise<Map<string, EvaluationFacts>> {
+    const [rooms, members] = await Promise.all([
+      Promise.all(roomIds.map((roomId) => this.facts.get(roomId))),
+      Promise.all(roomIds.map((roomId) => this.members.get(keyOf(roomId, userId)))),
+    ]);
+    const out = new Map<string, EvaluationFacts>();
+    roomIds.forEach((roomId, i) => {
+      const room = rooms[i];
+      const member = members[i];
+      const displayName = isJsonObject(member?.['content']) ? member['content']['displayname'] : undefined;
+      if (room) out.set(roomId, { room, displayName: typeof displayName === 'string' ? displayName : null });
+    });
+    return out;
   }
 
   /** The user's rules as of the stored stream id, parsed once per change. */
@@ -219,18 +240,17 @@ export class UnreadCounter {
   }
 
   /** The counts of these events, or null for a room whose version is unknown. */
-  private evaluateAll(userId: string, rules: UserRules, events: readonly JsonObject[], room: RoomPushFacts, member: JsonObject | null): UnreadCounts | null {
+  private evaluateAll(userId: string, rules: UserRules, events: readonly JsonObject[], { room, displayName }: EvaluationFacts): UnreadCounts | null {
     const version = getRoomVersion(room.roomVersion);
     if (!version) return null;
     const ruleset = (rules.ruleset ??= buildRuleset(userId, rules.user));
     const notifications = isJsonObject(room.powerLevels?.['content']) ? room.powerLevels['content']['notifications'] : undefined;
-    const displayName = isJsonObject(member?.['content']) ? member['content']['displayname'] : undefined;
     const result: UnreadCounts = { notifications: 0, highlights: 0 };
     for (const event of events) {
       const sender = typeof event['sender'] === 'string' ? event['sender'] : '';
       const context: PushContext = {
         userId,
-        displayName: typeof displayName === 'string' ? displayName : null,
+        displayName,
         memberCount: room.joinedMembers,
         senderPowerLevel: userPowerLevel(sender, room.create as RoomEvent | undefined, room.powerLevels as RoomEvent | undefined, version),
         ...(isJsonObject(notifications) ? { notificationPowerLevels: notifications } : {}),
@@ -244,6 +264,12 @@ export class UnreadCounter {
     }
     return result;
   }
+}
+
+/** A promise awaited later, after awaits that may throw first: its rejection is not reported as unhandled meanwhile. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 function sameIdentity(a: Identity, b: Identity): boolean {
