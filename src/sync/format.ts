@@ -2,6 +2,8 @@
 // for one room with several queries; a sync of hundreds of rooms needs them batched): client format without
 // room_id, the device's transaction ids, redacted content with redacted_because, prev_content where the user may
 // see the replaced event; or, with event_format `federation`, the PDU (redacted if it was). Then event_fields.
+// What that needs read is the same for every requester (`reads`: redactions, replaced state events), so responses that
+// share a room's part (./shared.ts) share it too; the txn ids and the JSON are each requester's own.
 import type { JsonObject } from '../protocol/json.ts';
 import { redactEvent } from '../protocol/redaction.ts';
 import type { RoomVersion } from '../protocol/roomVersions.ts';
@@ -29,7 +31,7 @@ export class SyncEventFormatter {
    */
   private readonly replaced: Batch<Replacement | null>;
   /** The txn id each of a device's own served events was sent with, by user, device and event id. */
-  private readonly txnIdsBatch: Batch<string | null>;
+  private readonly txnIdReads: Batch<string | null>;
 
   constructor(events: EventStore, store: SyncStore) {
     this.events = events;
@@ -41,7 +43,7 @@ export class SyncEventFormatter {
       const found = await store.replacedState(points);
       return new Map(keys.map((key, i) => [key, found.get(i) ?? null]));
     }, () => null);
-    this.txnIdsBatch = new Batch(async (keys) => {
+    this.txnIdReads = new Batch(async (keys) => {
       const found = await events.txnIdsOfMany(keys.map((key) => {
         const [userId, deviceId, eventId] = partsOf(key);
         return { userId: userId as string, deviceId: deviceId as string, eventId: eventId as string };
@@ -53,7 +55,7 @@ export class SyncEventFormatter {
   /** The txn ids the requesting device sent any of these events with: its own message events (only /send and /redact store them). */
   async txnIds(request: Pick<FormatRequest, 'userId' | 'deviceId'>, events: readonly StoredEvent[]): Promise<Map<string, string>> {
     const own = [...new Set(events.filter((e) => e.sender === request.userId && e.stateKey === null).map((e) => e.eventId))];
-    const found = await Promise.all(own.map((id) => this.txnIdsBatch.get(keyOf(request.userId, request.deviceId, id))));
+    const found = await Promise.all(own.map((id) => this.txnIdReads.get(keyOf(request.userId, request.deviceId, id))));
     const out = new Map<string, string>();
     own.forEach((id, i) => {
       const txnId = found[i];
