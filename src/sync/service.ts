@@ -7,7 +7,9 @@
 // state at that position, otherwise only what changed between `since` and that position, both read from the state
 // history rather than by replaying events. Invites and knocks with stripped state, left rooms with their timeline
 // up to the leave. Everything else (account data, receipts, typing, presence, to-device, device lists) comes from
-// the per-user data streams (./userData.ts) and is filtered here.
+// the per-user data streams (./userData.ts) and is filtered here. A joined room's timeline and state delta after
+// `since` are the same for every member asking from there with the same filter: the members one message wakes share
+// them (./shared.ts), and only what is each member's own (unread counts, summaries, txn ids, the JSON) is per member.
 import type { JsonObject } from '../protocol/json.ts';
 import { getRoomVersion, type RoomVersion } from '../protocol/roomVersions.ts';
 import type { Notifier } from '../notifier.ts';
