@@ -22,6 +22,7 @@
 // So an answer is the one a full computation gives, with the room facts read when the counts were last computed afresh:
 // a state change since is in a later range, and forces the full computation when that range is counted. The entries
 // are bounded; the least recently used go.
+import { handled } from '../promises.ts';
 import { userPowerLevel } from '../protocol/authRules.ts';
 import type { RoomEvent } from '../protocol/events.ts';
 import { isJsonObject, type JsonObject } from '../protocol/json.ts';
@@ -161,7 +162,7 @@ export class UnreadCounter {
     });
     // The room facts rules read are asked for with the events (not after them): one round trip. An increment is
     // evaluated with the facts its entry was, as no state changed in it (or it is counted afresh, facts too).
-    const reading = plans.filter(({ range, cached }) => !cached || (cached.upTo !== range.upTo && !cached.facts)).map(({ range }) => range.roomId);
+    const reading = plans.filter(({ cached }) => !cached).map(({ range }) => range.roomId);
     const factsRead = handled(this.factsOf(userId, reading));
     const first = await Promise.all(
       plans.map(({ range, cached }) => {
@@ -264,12 +265,6 @@ export class UnreadCounter {
     }
     return result;
   }
-}
-
-/** A promise awaited later, after awaits that may throw first: its rejection is not reported as unhandled meanwhile. */
-function handled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
 }
 
 function sameIdentity(a: Identity, b: Identity): boolean {

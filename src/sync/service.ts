@@ -10,6 +10,7 @@
 // the per-user data streams (./userData.ts) and is filtered here. A joined room's timeline and state delta after
 // `since` are the same for every member asking from there with the same filter: the members one message wakes share
 // them (./shared.ts), and only what is each member's own (unread counts, summaries, txn ids, the JSON) is per member.
+import { handled } from '../promises.ts';
 import type { JsonObject } from '../protocol/json.ts';
 import { getRoomVersion, type RoomVersion } from '../protocol/roomVersions.ts';
 import type { Notifier } from '../notifier.ts';
@@ -158,9 +159,9 @@ export class SyncService {
    * The response between request.since and `to`. Every read starts as soon as what it needs is known, as one chain of
    * round trips is most of a woken long poll's latency: the user's rooms; then their timelines (with the user data,
    * receipts, invites and full rooms' summaries); then, all at once, the state, the lazy-loaded members, the unread
-   * counts of the rooms the timelines put in the response and the timelines' formatting; last the state's formatting and
-   * whatever only the state decides (summaries of rooms whose membership changed before the timeline, unread counts of
-   * rooms included for state, ephemeral events or account data alone).
+   * counts of the rooms the timelines put in the response and what formatting the timelines needs read; last what
+   * formatting the state needs read and whatever only the state decides (summaries of rooms whose membership changed
+   * before the timeline, unread counts of rooms included for state, ephemeral events or account data alone).
    */
   private async compute(request: SyncRequest, to: StreamToken, hidden: ReadonlySet<StreamName>): Promise<SyncResult> {
     if (roomsUnchanged(request, to)) return this.withoutRooms(request, to, hidden);
@@ -581,12 +582,6 @@ function filterKey(filter: Filter): string {
 interface Summaries {
   counts: Map<string, MemberCounts>;
   heroes: Map<string, string[]>;
-}
-
-/** A promise awaited later, after awaits that may throw first: its rejection is not reported as unhandled meanwhile. */
-function handled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
 }
 
 /**
