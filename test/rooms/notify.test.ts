@@ -40,6 +40,9 @@ forEachBackend('room events wake waiting users', (backend) => {
 
     // Someone outside the room is not woken by it.
     const dave = await newUser(s, 'dave');
+    // His stream is opened first: one opened while the message is routed would start at the newer position and
+    // answer at once, as a stream does for a since from before it existed.
+    await notifier.waitForEvents(dave.userId, notifier.currentToken(), 0);
     const controller = new AbortController();
     const daveWait = notifier.waitForEvents(dave.userId, notifier.currentToken(), 60_000, controller.signal);
     const aliceAgain = notifier.waitForEvents(alice.userId, notifier.currentToken(), 60_000);
