@@ -1,12 +1,12 @@
 // Access tokens: random, shown to the client once, stored only as a SHA-256 so a database leak reveals none.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 export function generateAccessToken(): string {
   return `tr_${randomBytes(32).toString('base64url')}`;
 }
 
 export function hashAccessToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return hash('sha256', token, 'buffer');
 }
 
 /** A device id as Synapse makes them: ten capital letters. */

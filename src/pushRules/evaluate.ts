@@ -47,20 +47,21 @@ export function evaluate(ruleset: Ruleset, event: JsonObject, context: PushConte
 function ruleMatches(kind: RuleKind, rule: PushRule, event: JsonObject, context: PushContext): boolean {
   switch (kind) {
     case 'content':
-      return typeof rule.pattern === 'string' && eventMatch({ kind: 'event_match', key: 'content.body', pattern: rule.pattern }, event);
+      return typeof rule.pattern === 'string' && globMatches('content.body', rule.pattern, event);
     case 'room':
       return event['room_id'] === rule.rule_id;
     case 'sender':
       return event['sender'] === rule.rule_id;
     default:
-      return (rule.conditions ?? []).every((c) => conditionMatches(c, event, context));
+      for (const c of rule.conditions ?? []) if (!conditionMatches(c, event, context)) return false;
+      return true;
   }
 }
 
 export function conditionMatches(condition: PushCondition, event: JsonObject, context: PushContext): boolean {
   switch (condition.kind) {
     case 'event_match':
-      return eventMatch(condition, event);
+      return typeof condition.key === 'string' && typeof condition.pattern === 'string' && globMatches(condition.key, condition.pattern, event);
     case 'event_property_is': {
       const value = property(event, condition.key);
       return value !== undefined && isScalar(value) && isScalar(condition.value) && value === condition.value;
@@ -72,7 +73,7 @@ export function conditionMatches(condition: PushCondition, event: JsonObject, co
     case 'contains_display_name': {
       const body = property(event, 'content.body');
       const name = context.displayName;
-      return typeof body === 'string' && typeof name === 'string' && name !== '' && atWords(`n${name}`, () => escapeRegex(name)).test(body);
+      return typeof body === 'string' && typeof name === 'string' && name !== '' && compiled(namePatterns, name).test(body);
     }
     case 'room_member_count':
       return typeof condition.is === 'string' && memberCountMatches(condition.is, context.memberCount);
@@ -88,19 +89,21 @@ export function conditionMatches(condition: PushCondition, event: JsonObject, co
   }
 }
 
-function eventMatch(condition: PushCondition, event: JsonObject): boolean {
-  if (typeof condition.key !== 'string' || typeof condition.pattern !== 'string') return false;
-  const value = property(event, condition.key);
-  if (typeof value !== 'string') return false;
-  // content.body matches on words anywhere in it; every other key matches the whole value.
-  const pattern = condition.pattern;
-  return (condition.key === 'content.body' ? atWords(`g${pattern}`, () => globSource(pattern)) : globWhole(pattern)).test(value);
+/** event_match: content.body matches on words anywhere in it; every other key matches the whole value. */
+function globMatches(key: string, pattern: string, event: JsonObject): boolean {
+  const value = property(event, key);
+  return typeof value === 'string' && compiled(key === 'content.body' ? wordPatterns : wholePatterns, pattern).test(value);
 }
 
 function property(event: JsonObject, key: string | undefined): JsonValue | undefined {
   if (typeof key !== 'string') return undefined;
+  let parts = paths.get(key);
+  if (parts === undefined) {
+    parts = splitFieldPath(key);
+    remember(paths, key, parts);
+  }
   let value: JsonValue | undefined = event;
-  for (const part of remembered(paths, key, () => splitFieldPath(key))) {
+  for (const part of parts) {
     if (!isJsonObject(value) || !Object.hasOwn(value, part)) return undefined;
     value = value[part];
   }
@@ -131,33 +134,51 @@ const WORD = 'A-Za-z0-9_';
  * entry goes first.
  */
 const CACHED = 10_000;
-const patterns = new Map<string, RegExp>();
 const paths = new Map<string, readonly string[]>();
 
-function remembered<V>(cache: Map<string, V>, key: string, build: () => V): V {
-  let value = cache.get(key);
-  if (value === undefined) {
-    if (cache.size >= CACHED) cache.delete(cache.keys().next().value as string);
-    value = build();
-    cache.set(key, value);
+/** Patterns of one kind by their text, and how to compile one. */
+interface Patterns {
+  compiled: Map<string, RegExp>;
+  compile(text: string): RegExp;
+}
+
+/** `source` matching a substring that starts and ends at word boundaries (the value's ends or a non-word character). */
+const atWords = (source: string) => new RegExp(`(?<![${WORD}])${source}(?![${WORD}])`, 'isu');
+/** Globs matching a whole value. */
+const wholePatterns: Patterns = { compiled: new Map(), compile: (glob) => new RegExp(`^${globSource(glob)}$`, 'isu') };
+/** Globs matching words of content.body. */
+const wordPatterns: Patterns = { compiled: new Map(), compile: (glob) => atWords(globSource(glob)) };
+/** Display names, literally, as words of content.body. */
+const namePatterns: Patterns = { compiled: new Map(), compile: (name) => atWords(escapeRegex(name)) };
+
+function compiled(patterns: Patterns, text: string): RegExp {
+  let regex = patterns.compiled.get(text);
+  if (regex === undefined) {
+    regex = patterns.compile(text);
+    remember(patterns.compiled, text, regex);
   }
-  return value;
+  return regex;
 }
 
-function globWhole(pattern: string): RegExp {
-  return remembered(patterns, `w${pattern}`, () => new RegExp(`^${globSource(pattern)}$`, 'isu'));
+/** Keeps `value`, dropping the oldest entry when the cache is full. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHED) cache.delete(cache.keys().next().value as string);
+  cache.set(key, value);
 }
 
-/** `source()` matching a substring that starts and ends at word boundaries (the value's ends or a non-word character). */
-function atWords(key: string, source: () => string): RegExp {
-  return remembered(patterns, key, () => new RegExp(`(?<![${WORD}])${source()}(?![${WORD}])`, 'isu'));
-}
+/** room_member_count's `is`, parsed: the comparison and the number, or null when it is not one. */
+const memberCountConditions = new Map<string, { op: string | undefined; n: number } | null>();
 
 function memberCountMatches(is: string, count: number): boolean {
-  const m = /^(==|<=|>=|<|>)?([0-9]+)$/.exec(is);
-  if (!m) return false;
-  const n = Number(m[2]);
-  switch (m[1]) {
+  let parsed = memberCountConditions.get(is);
+  if (parsed === undefined) {
+    const m = /^(==|<=|>=|<|>)?([0-9]+)$/.exec(is);
+    parsed = m ? { op: m[1], n: Number(m[2]) } : null;
+    remember(memberCountConditions, is, parsed);
+  }
+  if (!parsed) return false;
+  const n = parsed.n;
+  switch (parsed.op) {
     case '<':
       return count < n;
     case '>':

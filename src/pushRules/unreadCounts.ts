@@ -81,6 +81,17 @@ interface EvaluationFacts {
   displayName: string | null;
 }
 
+/** One room's counting: the entry carried forward (if any), the events read and the facts to evaluate them with. */
+interface Counting {
+  range: UnreadRange;
+  cached: CachedCounts | undefined;
+  found: UnreadEvents | null;
+  facts: EvaluationFacts | undefined;
+}
+
+/** No rooms to read facts of (a never-changed empty map). */
+const NO_FACTS: Promise<Map<string, EvaluationFacts>> = Promise.resolve(new Map());
+
 /** A user's rules as of one stream id; the ruleset built when first needed. */
 interface UserRules {
   streamId: number;
@@ -163,7 +174,7 @@ export class UnreadCounter {
     // The room facts rules read are asked for with the events (not after them): one round trip. An increment is
     // evaluated with the facts its entry was, as no state changed in it (or it is counted afresh, facts too).
     const reading = plans.filter(({ cached }) => !cached).map(({ range }) => range.roomId);
-    const factsRead = handled(this.factsOf(userId, reading));
+    const factsRead = reading.length > 0 ? handled(this.factsOf(userId, reading)) : NO_FACTS;
     const first = await Promise.all(
       plans.map(({ range, cached }) => {
         if (!cached) return read(range.roomId, range.after, range.upTo, false);
@@ -172,12 +183,17 @@ export class UnreadCounter {
     );
     // Increments that cannot be added: read everything after all, with the room's facts as they are now.
     const work = await Promise.all(
-      plans.map(async ({ range, cached }, i) => {
+      plans.map(({ range, cached }, i): Counting | Promise<Counting> => {
         const found = first[i] ?? null;
-        if (!cached || !found) return { range, cached, found, facts: cached?.facts };
-        if (!found.changed && found.complete && cached.evaluated + found.events.length <= this.perRoom) return { range, cached, found, facts: cached.facts };
-        const [all, facts] = await Promise.all([read(range.roomId, range.after, range.upTo, false), this.factsOf(userId, [range.roomId])]);
-        return { range, cached: undefined, found: all, facts: facts.get(range.roomId) };
+        if (!cached || !found || (!found.changed && found.complete && cached.evaluated + found.events.length <= this.perRoom)) {
+          return { range, cached, found, facts: cached?.facts };
+        }
+        return Promise.all([read(range.roomId, range.after, range.upTo, false), this.factsOf(userId, [range.roomId])]).then(([all, facts]) => ({
+          range,
+          cached: undefined,
+          found: all,
+          facts: facts.get(range.roomId),
+        }));
       }),
     );
     const factsNow = await factsRead;

@@ -46,7 +46,11 @@ export class Batch<V> {
   private flush(): void {
     this.scheduled = false;
     while (this.pending.size > 0 && this.inFlight < MAX_IN_FLIGHT) {
-      const part = [...this.pending].slice(0, MAX_KEYS);
+      const part: [string, Waiting<V>[]][] = [];
+      for (const entry of this.pending) {
+        part.push(entry);
+        if (part.length === MAX_KEYS) break;
+      }
       for (const [key] of part) this.pending.delete(key);
       this.inFlight++;
       this.load(part.map(([key]) => key))

@@ -7,6 +7,9 @@ import { membershipChangesBetween, type MembershipChangeRow, type SharedRoomStor
 import { Batch } from '../sync/batch.ts';
 import type { StreamWriter } from './streamWriter.ts';
 
+/** No membership changes (a never-changed empty list). */
+const NO_CHANGES: Promise<MembershipChangeRow[]> = Promise.resolve([]);
+
 export class DeviceListService {
   private readonly store: DeviceListStore;
   private readonly writer: StreamWriter;
@@ -59,17 +62,19 @@ export class DeviceListService {
   }): Promise<{ changed: string[]; left: string[] }> {
     const { userId, since, to } = request;
     if (since === undefined) return { changed: [], left: [] };
-    // Nothing moved that could change either list.
     const roomsMoved = request.joinedRoomIds.length > 0 && to.events > since.events;
-    if (to.deviceLists <= since.deviceLists && !roomsMoved && request.newlyJoinedRoomIds.length === 0 && request.newlyLeftRoomIds.length === 0) {
-      return { changed: [], left: [] };
+    const membershipChanges = roomsMoved ? this.membershipChanges.get(JSON.stringify([[...request.joinedRoomIds].sort(), since.events, to.events])) : NO_CHANGES;
+    // No device changed and no room joined or left: at most the joined rooms' events moved (a message woke the members
+    // of a room), which change neither list unless someone's membership changed among them.
+    if (to.deviceLists <= since.deviceLists && request.newlyJoinedRoomIds.length === 0 && request.newlyLeftRoomIds.length === 0) {
+      if ((await membershipChanges).length === 0) return { changed: [], left: [] };
     }
     // Independent reads, at once. Candidates from membership may have come and gone within (since, to]: checked below.
     const [devicesChanged, joinedIn, leftIn, changes] = await Promise.all([
       this.store.changedForViewer(userId, since.deviceLists, to.deviceLists),
       this.shared.joinedMembers(request.newlyJoinedRoomIds),
       this.shared.joinedMembers(request.newlyLeftRoomIds),
-      roomsMoved ? this.membershipChanges.get(JSON.stringify([[...request.joinedRoomIds].sort(), since.events, to.events])) : [],
+      membershipChanges,
     ]);
     const joined = new Set<string>(joinedIn);
     const left = new Set<string>(leftIn);
