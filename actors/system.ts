@@ -97,6 +97,9 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
   supervisor.start();
   for (const input of options.appservices?.inputs ?? []) supervisor.send({ type: 'SPAWN_APPSERVICE', input });
 
+  // One number per local user whose membership changed since the start (a few bytes each), and one for all rooms.
+  const membershipVersions = new Map<string, number>();
+  let historyVisibilityVersion = 0;
   const notifier: Notifier = {
     waitForEvents: (userId: string, since: StreamToken, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> =>
       registry.wait(userId, since, timeoutMs, signal),
@@ -104,8 +107,15 @@ export function startActorSystem(options: ActorSystemOptions): TroupeActors {
       options.appservices?.observe(n);
       supervisor.send({ type: 'STREAM_TOKEN', stream: n.stream, position: n.position, users: n.users, rooms: n.rooms });
     },
-    membershipChanged: (roomId: string, userId: string, membership: Membership) =>
-      supervisor.send({ type: 'MEMBERSHIP_CHANGED', roomId, userId, membership }),
+    membershipChanged: (roomId: string, userId: string, membership: Membership) => {
+      membershipVersions.set(userId, (membershipVersions.get(userId) ?? 0) + 1);
+      supervisor.send({ type: 'MEMBERSHIP_CHANGED', roomId, userId, membership });
+    },
+    historyVisibilityChanged: () => {
+      historyVisibilityVersion++;
+    },
+    // Both only ever grow, so their sum moves whenever either does.
+    roomsVersion: (userId: string) => (membershipVersions.get(userId) ?? 0) + historyVisibilityVersion,
     currentToken: () => registry.currentToken(),
   };
 

@@ -33,8 +33,18 @@ export interface Notifier {
   waitForEvents(userId: string, since: StreamToken, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult>;
   /** For writers: a stream position advanced; wakes exactly the affected users who are waiting. */
   notify(notification: StreamNotification): void;
-  /** A local user's membership in a room changed (join adds routing of that room; anything else removes it). */
+  /**
+   * A local user's membership row in a room changed (join adds routing of that room; anything else removes it).
+   * Writers call it after committing and before the stream position reaches the change; a room forgotten, too.
+   */
   membershipChanged(roomId: string, userId: string, membership: Membership): void;
+  /** A room's m.room.history_visibility changed; called like membershipChanged. */
+  historyVisibilityChanged(roomId: string): void;
+  /**
+   * Moves whenever membershipChanged is called for the user or historyVisibilityChanged for any room: /sync keeps what
+   * it read of the user's rooms and what they may see in them while it stays the same.
+   */
+  roomsVersion(userId: string): number;
   /** The newest position of every stream this notifier has heard of. */
   currentToken(): StreamToken;
 }

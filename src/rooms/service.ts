@@ -324,7 +324,7 @@ export class RoomService {
     if (current && (current.membership === 'join' || current.membership === 'invite' || current.membership === 'knock')) {
       throw new RoomError(400, 'M_UNKNOWN', `User ${userId} is in room ${roomId}`);
     }
-    if (current) await this.events.forget(userId, roomId);
+    if (current) await this.writer.forget(userId, roomId, current.membership === 'ban' ? 'ban' : 'leave');
   }
 
   private async membership(sender: string, roomId: string, target: string, membership: string, reason?: string, profile: JsonObject = {}): Promise<void> {

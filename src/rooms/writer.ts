@@ -466,6 +466,7 @@ export class RoomWriter {
           notifier.membershipChanged(roomId, row.stateKey, row.membership as Membership);
           if (row.membership === 'invite') users.add(row.stateKey);
         }
+        if (row.type === 'm.room.history_visibility' && row.stateKey === '') notifier.historyVisibilityChanged(roomId);
       }
       this.announcer.setAudience(ids.at(-1) as number, { rooms: [roomId], users: [...users] });
       return rows.map((r) => ({ eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, pdu: r.pdu, deduplicated: false }));
@@ -514,6 +515,12 @@ export class RoomWriter {
       });
       if (!queue.running) void this.drain(roomId, queue);
     });
+  }
+
+  /** A local user forgets a room they left or were banned from: their membership row changes without an event. */
+  async forget(userId: string, roomId: string, membership: 'leave' | 'ban'): Promise<void> {
+    await this.events.forget(userId, roomId);
+    this.opts.notifier.membershipChanged(roomId, userId, membership);
   }
 
   /** Forgets a room's cached state (tests, or after an out-of-band change). */

@@ -12,6 +12,7 @@ import type { RoomVisibility } from '../rooms/visibility.ts';
 import type { EventStore, StoredEvent } from '../storage/events.ts';
 import { pickEventFields, type Filter } from './filter.ts';
 import { Batch, keyOf, partsOf } from './batch.ts';
+import { merged } from './merged.ts';
 import type { Replacement, SyncStore } from './syncStore.ts';
 
 export interface FormatRequest {
@@ -55,6 +56,7 @@ export class SyncEventFormatter {
   /** The txn ids the requesting device sent any of these events with: its own message events (only /send and /redact store them). */
   async txnIds(request: Pick<FormatRequest, 'userId' | 'deviceId'>, events: readonly StoredEvent[]): Promise<Map<string, string>> {
     const own = [...new Set(events.filter((e) => e.sender === request.userId && e.stateKey === null).map((e) => e.eventId))];
+    if (own.length === 0) return new Map();
     const found = await Promise.all(own.map((id) => this.txnIdReads.get(keyOf(request.userId, request.deviceId, id))));
     const out = new Map<string, string>();
     own.forEach((id, i) => {
@@ -129,9 +131,5 @@ export interface FormatReads {
 
 /** Both kinds of reads together. */
 export function mergeReads(all: readonly FormatReads[]): FormatReads {
-  if (all.length === 1) return all[0] as FormatReads;
-  return {
-    redactions: new Map(all.flatMap((r) => [...r.redactions])),
-    replacements: new Map(all.flatMap((r) => [...r.replacements])),
-  };
+  return { redactions: merged(all.map((r) => r.redactions)), replacements: merged(all.map((r) => r.replacements)) };
 }

@@ -4,7 +4,22 @@ import type { StoredEvent } from '../storage/events.ts';
 import { Batch, keyOf, partsOf } from './batch.ts';
 import type { LocalMembershipRow, MemberAt, MembershipChange, MemberState, RoomRange, SyncStore } from './syncStore.ts';
 
-type HistoryVisibilityRows = Map<string, { streamOrdering: number; value: string | null }[]>;
+type HistoryVisibilityRow = { streamOrdering: number; value: string | null };
+type HistoryVisibilityRows = Map<string, HistoryVisibilityRow[]>;
+
+/**
+ * A user's local membership rows, their membership history per room and the history_visibility changes of those rooms,
+ * as read at one version (Notifier.roomsVersion).
+ */
+export interface UserRoomFacts {
+  version: number;
+  rows: readonly LocalMembershipRow[];
+  histories: ReadonlyMap<string, readonly MembershipChange[]>;
+  visibility: ReadonlyMap<string, readonly HistoryVisibilityRow[]>;
+}
+
+/** Users whose memberships are kept between their syncs; past this many the kept ones are dropped. */
+const MAX_KEPT_USERS = 10_000;
 
 export class SyncReads {
   private readonly memberships: Batch<LocalMembershipRow[]>;
@@ -12,6 +27,7 @@ export class SyncReads {
   private readonly visibilities: Batch<HistoryVisibilityRows>;
   private readonly newest: Batch<StoredEvent[]>;
   private readonly members: Batch<MemberState | null>;
+  private readonly kept = new Map<string, UserRoomFacts>();
 
   constructor(store: SyncStore) {
     this.memberships = new Batch((userIds) => store.localMemberships(userIds), () => []);
@@ -48,19 +64,28 @@ export class SyncReads {
     }, () => null);
   }
 
-  /** Every room the user has a local membership row in, with its room version. */
-  localMemberships(userId: string): Promise<LocalMembershipRow[]> {
-    return this.memberships.get(userId);
-  }
-
-  /** The user's membership changes per room, oldest first. */
-  membershipHistory(userId: string): Promise<Map<string, MembershipChange[]>> {
-    return this.histories.get(userId);
-  }
-
-  /** m.room.history_visibility changes per room, for (at least) the rooms the user has a membership row in. */
-  historyVisibility(userId: string): Promise<HistoryVisibilityRows> {
-    return this.visibilities.get(userId);
+  /**
+   * Every room the user has a local membership row in (with its room version), their membership changes per room
+   * (oldest first) and those rooms' history_visibility changes; read again only when `version` (Notifier.roomsVersion,
+   * asked before this) is not the one they were last read at. That is safe because every writer of a local user's
+   * membership or of a history_visibility calls the notifier, which moves the version, after committing and before
+   * the stream position reaches the change: a response up to a position that includes a change finds another version
+   * than any read that could have missed it. What is returned is shared between syncs and must not be changed.
+   */
+  async userRooms(userId: string, version: number): Promise<UserRoomFacts> {
+    const known = this.kept.get(userId);
+    if (known?.version === version) return known;
+    const [rows, histories, hv] = await Promise.all([this.memberships.get(userId), this.histories.get(userId), this.visibilities.get(userId)]);
+    // The visibility read answers for all the users asking with this one: only this user's rooms are kept.
+    const visibility = new Map(rows.flatMap((r) => (hv.has(r.roomId) ? [[r.roomId, hv.get(r.roomId) ?? []] as const] : [])));
+    const read: UserRoomFacts = { version, rows, histories, visibility };
+    // A read asked at a later version may have landed first: the newest is kept.
+    const kept = this.kept.get(userId);
+    if (!kept || kept.version < version) {
+      if (!kept && this.kept.size >= MAX_KEPT_USERS) this.kept.clear();
+      this.kept.set(userId, read);
+    }
+    return read;
   }
 
   /** Up to `limit` newest events of each room in its range, newest first (one range per room). */

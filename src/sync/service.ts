@@ -24,6 +24,7 @@ import { keyOf } from './batch.ts';
 import { mergeReads, SyncEventFormatter, type FormatReads } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { classifyRoom, mergeHistory, type ClassifiedRoom } from './memberships.ts';
+import { merged } from './merged.ts';
 import { STRIPPED_STATE_TYPES, strippedState } from './strippedState.ts';
 import { SyncReads } from './reads.ts';
 import { SharedParts } from './shared.ts';
@@ -78,8 +79,11 @@ export interface SyncResult {
 
 /** A /messages token: the position before which (inclusive) backwards pagination continues. */
 export function messagesToken(position: number): string {
-  return StreamToken.of({ events: position }).toString();
+  // The members woken by one message all give the same one: the last is kept.
+  if (position !== lastMessages.position) lastMessages = { position, token: StreamToken.of({ events: position }).toString() };
+  return lastMessages.token;
 }
+let lastMessages = { position: -1, token: '' };
 
 export class SyncService {
   private readonly events: EventStore;
@@ -157,11 +161,12 @@ export class SyncService {
 
   /**
    * The response between request.since and `to`. Every read starts as soon as what it needs is known, as one chain of
-   * round trips is most of a woken long poll's latency: the user's rooms; then their timelines (with the user data,
-   * receipts, invites and full rooms' summaries); then, all at once, the state, the lazy-loaded members, the unread
-   * counts of the rooms the timelines put in the response and what formatting the timelines needs read; last what
-   * formatting the state needs read and whatever only the state decides (summaries of rooms whose membership changed
-   * before the timeline, unread counts of rooms included for state, ephemeral events or account data alone).
+   * round trips is most of a woken long poll's latency: the user's rooms (kept from their last sync unless they changed:
+   * SyncReads.userRooms); then their timelines (with the user data, receipts, invites and full rooms' summaries); then,
+   * all at once, the state, the lazy-loaded members, the unread counts of the rooms the timelines put in the response
+   * and what formatting the timelines needs read; last what formatting the state needs read and whatever only the state
+   * decides (summaries of rooms whose membership changed before the timeline, unread counts of rooms included for
+   * state, ephemeral events or account data alone).
    */
   private async compute(request: SyncRequest, to: StreamToken, hidden: ReadonlySet<StreamName>): Promise<SyncResult> {
     if (roomsUnchanged(request, to)) return this.withoutRooms(request, to, hidden);
@@ -205,7 +210,7 @@ export class SyncService {
       visibility,
     };
     const parts = this.roomParts(timelineRooms, scope, filter, fullSummaries);
-    const timelines = new Map((await Promise.all(parts.map((p) => p.timelines))).flatMap((t) => [...t]));
+    const timelines = merged(await Promise.all(parts.map((p) => p.timelines)));
     const hasTimeline = (roomId: string) => (timelines.get(roomId)?.events.length ?? 0) > 0;
     const stateKey = request.stateAfter === 'unstable' ? 'org.matrix.msc4222.state_after' : request.stateAfter === 'stable' ? 'state_after' : 'state';
 
@@ -218,8 +223,8 @@ export class SyncService {
     const txnIds = handled(this.formatter.txnIds(request, timelineEvents));
 
     const states = await Promise.all(parts.map((p) => p.state));
-    const state = new Map(states.flatMap((s) => [...s.state]));
-    const changes = new Map(states.flatMap((s) => [...s.changes]));
+    const state = merged(states.map((s) => s.state));
+    const changes = merged(states.map((s) => s.changes));
     const formatRequest = {
       userId,
       deviceId: request.deviceId,
@@ -249,8 +254,8 @@ export class SyncService {
     const countedLate = this.unreadCounts(userId, includedJoined.filter((r) => !counted.has(r)), upTo, ignored, readUpTo, rules);
     const [early, late, summaries] = await Promise.all([countedEarly, countedLate, Promise.all([fullSummaries, timelineSummaries, changesSummaries])]);
     const unread = new Map([...early, ...late]);
-    const counts = new Map(summaries.flatMap((s) => [...s.counts]));
-    const heroes = new Map(summaries.flatMap((s) => [...s.heroes]));
+    const counts = merged(summaries.map((s) => s.counts));
+    const heroes = merged(summaries.map((s) => s.heroes));
 
     const served = (events: readonly StoredEvent[] | undefined) => (events ?? []).map((e) => formatted.get(e.eventId) as JsonObject);
     const timelineSection = (roomId: string, upper: number) => {
@@ -355,11 +360,9 @@ export class SyncService {
     const since = request.since?.get('events');
     // Independent reads, in parallel: one round trip of latency on PostgreSQL. The push rules, needed later, go too.
     const rules = handled(this.unread.storedRules(userId));
-    const [rows, ignored, histories, hv] = await Promise.all([
-      this.reads.localMemberships(userId),
+    const [{ rows, histories, visibility: hv }, ignored] = await Promise.all([
+      this.reads.userRooms(userId, this.notifier.roomsVersion(userId)),
       this.userData.ignoredUsers(userId),
-      this.reads.membershipHistory(userId),
-      this.reads.historyVisibility(userId),
     ]);
     const classified: ClassifiedRoom[] = [];
     for (const row of rows.filter((r) => matchesRoom(roomFilter, r.roomId))) {
@@ -420,11 +423,10 @@ export class SyncService {
   }
 
   /** m.joined_member_count, m.invited_member_count and m.heroes of these (joined) rooms. */
-  private async summaries(userId: string, rooms: readonly ClassifiedRoom[]): Promise<Summaries> {
-    if (rooms.length === 0) return { counts: new Map(), heroes: new Map() };
+  private summaries(userId: string, rooms: readonly ClassifiedRoom[]): Promise<Summaries> {
+    if (rooms.length === 0) return NO_SUMMARIES;
     const roomIds = rooms.map((r) => r.roomId);
-    const [counts, heroes] = await Promise.all([this.store.memberCounts(roomIds), this.store.heroes(userId, roomIds)]);
-    return { counts, heroes };
+    return Promise.all([this.store.memberCounts(roomIds), this.store.heroes(userId, roomIds)]).then(([counts, heroes]) => ({ counts, heroes }));
   }
 
   /**
@@ -584,6 +586,9 @@ interface Summaries {
   heroes: Map<string, string[]>;
 }
 
+/** The summaries of no rooms (never changed: summaries are only read). */
+const NO_SUMMARIES: Promise<Summaries> = Promise.resolve({ counts: new Map(), heroes: new Map() });
+
 /**
  * Each room's state section: the state as read, with the lazy-loaded members it does not carry itself, under the
  * state filter. `changes` is the delta as read, which decides summaries.
@@ -654,7 +659,8 @@ function response(
   data: UserDataResponse,
   rooms: { join: JsonObject; invite: JsonObject; leave: JsonObject; knock: JsonObject },
 ): SyncResult {
-  const nextBatch = StreamToken.of({ ...to.toRecord(), ...data.positions });
+  // Without positions of its own, `to` itself: the members woken together then share its text.
+  const nextBatch = Object.keys(data.positions).length === 0 ? to : StreamToken.of({ ...to.toRecord(), ...data.positions });
   const accountData = filterJsonEvents(filter.account_data, data.accountData);
   const presence = filterJsonEvents(filter.presence, data.presence);
   const body: JsonObject = {

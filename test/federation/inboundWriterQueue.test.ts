@@ -22,6 +22,8 @@ async function setup(db: Database) {
     notify: (n) => notifications.push(n),
     membershipChanged: () => undefined,
     waitForEvents: async () => ({ reason: 'timeout', token: StreamToken.ZERO }),
+    historyVisibilityChanged: () => undefined,
+    roomsVersion: () => 0,
     currentToken: () => StreamToken.ZERO,
   };
   const stream = new StreamIdGenerator({ stream: 'events', initialPosition: 0 });

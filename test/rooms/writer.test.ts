@@ -31,6 +31,8 @@ function recordingNotifier(): Notifier & { notifications: StreamNotification[]; 
     notify: (n) => notifications.push(n),
     membershipChanged: (roomId, userId, membership) => memberships.push([roomId, userId, membership]),
     waitForEvents: async () => ({ reason: 'timeout', token: StreamToken.ZERO }),
+    historyVisibilityChanged: () => undefined,
+    roomsVersion: () => 0,
     currentToken: () => StreamToken.ZERO,
   };
 }

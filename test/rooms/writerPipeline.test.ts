@@ -22,6 +22,8 @@ const notifier: Notifier = {
   notify: () => undefined,
   membershipChanged: () => undefined,
   waitForEvents: async () => ({ reason: 'timeout', token: StreamToken.ZERO }),
+  historyVisibilityChanged: () => undefined,
+  roomsVersion: () => 0,
   currentToken: () => StreamToken.ZERO,
 };
 

@@ -1,5 +1,6 @@
 // Helpers for /sync tests over real HTTP: every response is checked against the spec's schema.
 import assert from 'node:assert/strict';
+import type { Database } from '../../src/storage/database.ts';
 import type { TestServer, TestUser } from '../helpers/server.ts';
 import { V3, call, enc, type ClientEvent } from '../rooms/client.ts';
 
@@ -73,4 +74,23 @@ export async function setState(
 ): Promise<string> {
   const res = await call(server, 'PUT', `${V3}/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, user, content);
   return res['event_id'] as string;
+}
+
+/** A database wrapper (startTestServer's wrapDatabase) counting the statements whose text contains `fragment`. */
+export function statementCounter(fragment: string): { wrap(db: Database): Database; count(): number } {
+  let n = 0;
+  return {
+    wrap: (db) => ({
+      kind: db.kind,
+      query(sql, params) {
+        if (sql.includes(fragment)) n++;
+        return db.query(sql, params);
+      },
+      transaction: (fn) => db.transaction(fn),
+      listen: (channel, onNotify) => db.listen(channel, onNotify),
+      close: () => db.close(),
+      ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() ?? { total: 0, idle: 0, waiting: 0 } } : {}),
+    }),
+    count: () => n,
+  };
 }

@@ -5,33 +5,19 @@
 // for SHARED_PART_TTL_MS and computed afresh after.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import type { Database } from '../../src/storage/database.ts';
 import { SHARED_PART_TTL_MS } from '../../src/sync/shared.ts';
 import { SyncService, type SyncRequest } from '../../src/sync/service.ts';
 import { forEachBackend, type BackendName } from '../helpers/database.ts';
 import { startTestServer, type TestUser } from '../helpers/server.ts';
 import { V3, call, createRoom, enc, join, newUsers, type ClientEvent } from '../rooms/client.ts';
-import { setState } from './client.ts';
+import { setState, statementCounter } from './client.ts';
 
 /** The start of the statement that reads rooms' newest events (SyncStore.newestEvents): one per timeline read. */
 const NEWEST_EVENTS = 'WITH ORDINALITY AS k(room_id, after, up_to, k)';
 
 async function setUp(t: TestContext, backend: BackendName) {
-  let timelineReads = 0;
-  const s = await startTestServer(t, {
-    backend,
-    wrapDatabase: (db: Database): Database => ({
-      kind: db.kind,
-      query(sql, params) {
-        if (sql.includes(NEWEST_EVENTS)) timelineReads++;
-        return db.query(sql, params);
-      },
-      transaction: (fn) => db.transaction(fn),
-      listen: (channel, onNotify) => db.listen(channel, onNotify),
-      close: () => db.close(),
-      ...(db.poolUsage ? { poolUsage: () => db.poolUsage?.() ?? { total: 0, idle: 0, waiting: 0 } } : {}),
-    }),
-  });
+  const timelineReads = statementCounter(NEWEST_EVENTS);
+  const s = await startTestServer(t, { backend, wrapDatabase: timelineReads.wrap });
   // Ahead of the real clock the events are stamped with, so that their ages are positive.
   let now = Date.now() + 60_000;
   const clock = { advance: (ms: number) => (now += ms) };
@@ -46,10 +32,10 @@ async function setUp(t: TestContext, backend: BackendName) {
   const since = s.running.actors.notifier.currentToken();
   /** The timeline of `user`'s incremental sync from `since` (computed by `service`), and how many timeline reads it made. */
   const timelineOf = async (user: TestUser, filter: SyncRequest['filter'] = {}) => {
-    const before = timelineReads;
+    const before = timelineReads.count();
     const result = await service.sync({ userId: user.userId, deviceId: user.deviceId, since, filter, fullState: false, timeoutMs: 0, setPresence: 'online' });
     const rooms = (result.body['rooms'] as { join: Record<string, { timeline: { events: ClientEvent[] } }> }).join;
-    return { events: rooms[roomId]?.timeline.events ?? [], reads: timelineReads - before };
+    return { events: rooms[roomId]?.timeline.events ?? [], reads: timelineReads.count() - before };
   };
   const send = async (user: TestUser, txnId: string, body: string) =>
     (await call(s, 'PUT', `${V3}/rooms/${enc(roomId)}/send/m.room.message/${txnId}`, user, { msgtype: 'm.text', body }))['event_id'] as string;

@@ -77,7 +77,7 @@ export interface RemoteEventHandlerOptions {
   writer: RoomWriter;
   keys: RequestKeySource;
   fetcher: FederationFetcher;
-  notifier: Pick<Notifier, 'membershipChanged'>;
+  notifier: Pick<Notifier, 'membershipChanged' | 'historyVisibilityChanged'>;
   serverName: string;
   logger: Logger;
   now(): number;
@@ -281,6 +281,7 @@ export class RemoteEventHandler {
     });
     const invited: string[] = [];
     for (const c of change.stateChanges) {
+      if (c.type === 'm.room.history_visibility' && c.stateKey === '') this.opts.notifier.historyVisibilityChanged(roomId);
       if (c.type !== 'm.room.member' || c.membership === null || domainOf(c.stateKey) !== this.opts.serverName) continue;
       this.opts.notifier.membershipChanged(roomId, c.stateKey, c.membership as Membership);
       if (c.membership === 'invite') invited.push(c.stateKey);
